@@ -1,0 +1,87 @@
+package crdt
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors returned by engines. Callers match them with errors.Is.
+var (
+	// ErrNotOpen: the document is not open in the engine; after a worker
+	// restart every document it held reports this until it is reopened.
+	ErrNotOpen = errors.New("crdt: document not open")
+	// ErrCrashed: the worker process died while running this request. The
+	// input of the request is the prime suspect.
+	ErrCrashed = errors.New("crdt: worker crashed")
+	// ErrCorrupt: stored or uploaded bytes are not a valid Automerge document.
+	ErrCorrupt = errors.New("crdt: corrupt document")
+	// ErrTooLarge: input over the configured size limit.
+	ErrTooLarge = errors.New("crdt: input too large")
+	// ErrClosed: the engine was shut down.
+	ErrClosed = errors.New("crdt: engine closed")
+)
+
+// Engine runs Automerge documents and per-peer sync states. A document is
+// addressed by its id, a peer by any string the caller picks. Calls for one
+// document must come from one goroutine at a time (its owner); calls for
+// different documents may run concurrently.
+type Engine interface {
+	// Open loads a document from stored bytes (snapshot and change chunks
+	// concatenated; nil for a new empty document), replacing any open copy
+	// and dropping its sync states.
+	Open(ctx context.Context, doc string, data []byte) (Heads, error)
+	// Receive applies a peer's sync message. See Receive and Result.
+	Receive(ctx context.Context, r Receive) (Result, error)
+	// Generate returns the next sync message for each peer that has one.
+	Generate(ctx context.Context, doc string, peers []string) ([]Outgoing, error)
+	// SetPeer (re)starts a peer's sync state: from a saved state, or fresh
+	// when state is nil.
+	SetPeer(ctx context.Context, doc, peer string, state []byte) error
+	// PeerState returns the peer's encoded sync state (shared heads only).
+	PeerState(ctx context.Context, doc, peer string) ([]byte, error)
+	// DropPeer forgets a peer's sync state.
+	DropPeer(ctx context.Context, doc, peer string) error
+	// Save returns the whole document as one snapshot chunk.
+	Save(ctx context.Context, doc string) ([]byte, error)
+	// Heads returns the document's current heads.
+	Heads(ctx context.Context, doc string) (Heads, error)
+	// Close unloads a document.
+	Close(ctx context.Context, doc string) error
+	// Shutdown releases every document (and stops workers).
+	Shutdown() error
+}
+
+// Receive is one incoming sync message.
+type Receive struct {
+	Doc  string
+	Peer string
+	Msg  []byte
+	// Others are the document's other peers: when the message changed the
+	// document, each of them gets its next sync message in Result.Others.
+	Others []string
+}
+
+// Result is what applying a sync message produced.
+type Result struct {
+	// Reply is the next message for the sender; nil when there is none.
+	Reply []byte
+	// Changes holds the change chunks this message added to the document,
+	// concatenated (loadable after the stored chunks), and NChanges their
+	// number. Empty when the document did not change.
+	Changes  []byte
+	NChanges int
+	// Heads are the document's heads after the message; TheirHeads the
+	// heads the sender advertised.
+	Heads      Heads
+	TheirHeads Heads
+	Others     []Outgoing
+}
+
+// Changed reports whether the message added changes.
+func (r Result) Changed() bool { return r.NChanges > 0 }
+
+// Outgoing is a sync message for one peer.
+type Outgoing struct {
+	Peer string
+	Msg  []byte
+}

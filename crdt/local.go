@@ -1,0 +1,398 @@
+package crdt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/automerge/automerge-go"
+)
+
+// LocalOptions configures an in-process engine.
+type LocalOptions struct {
+	// MaxMessage caps a sync message; zero means 64 MiB.
+	MaxMessage int
+	// MaxDocument caps the bytes a document is loaded from; zero means 256 MiB.
+	MaxDocument int
+}
+
+// Local runs documents in this process. It is fast and right for trusted
+// input (tests, tools); a crafted message can abort the process, so servers
+// use a Pool, whose workers each run a Local.
+type Local struct {
+	opts LocalOptions
+
+	mu   sync.Mutex // guards docs; each docState is used by its owner only
+	docs map[string]*docState
+}
+
+type docState struct {
+	doc   *automerge.Doc
+	peers map[string]*peerState
+	// pending holds change chunks received but not yet applied (waiting
+	// for dependencies inside Automerge), so they can be reported as new
+	// when they finally apply.
+	pending map[Hash][]byte
+}
+
+type peerState struct {
+	ss    *automerge.SyncState
+	acked Heads // heads last acknowledged with a hand-built message
+}
+
+const maxPending = 10000
+
+// NewLocal returns an in-process engine.
+func NewLocal(opts *LocalOptions) *Local {
+	l := &Local{docs: map[string]*docState{}}
+	if opts != nil {
+		l.opts = *opts
+	}
+	if l.opts.MaxMessage == 0 {
+		l.opts.MaxMessage = 64 << 20
+	}
+	if l.opts.MaxDocument == 0 {
+		l.opts.MaxDocument = 256 << 20
+	}
+	return l
+}
+
+// catch turns a Go panic from automerge-go (it panics on unexpected C
+// results) into an error. Rust aborts cannot be caught: that is what the
+// worker processes are for.
+func catch(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: automerge panicked: %v", ErrBadMessage, r)
+	}
+}
+
+func (l *Local) get(id string) (*docState, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, ok := l.docs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotOpen, id)
+	}
+	return d, nil
+}
+
+func (d *docState) peer(id string) *peerState {
+	p, ok := d.peers[id]
+	if !ok {
+		p = &peerState{ss: automerge.NewSyncState(d.doc)}
+		d.peers[id] = p
+	}
+	return p
+}
+
+func heads(d *automerge.Doc) Heads {
+	hs := d.Heads()
+	out := make(Heads, len(hs))
+	for i, h := range hs {
+		out[i] = Hash(h)
+	}
+	sortHeads(out)
+	return out
+}
+
+func sortHeads(hs Heads) {
+	slices.SortFunc(hs, func(a, b Hash) int { return bytes.Compare(a[:], b[:]) })
+}
+
+func (d *docState) has(h Hash) bool {
+	_, err := d.doc.Change(automerge.ChangeHash(h))
+	return err == nil
+}
+
+// Open implements Engine.
+func (l *Local) Open(_ context.Context, id string, data []byte) (hs Heads, err error) {
+	defer catch(&err)
+	if len(data) > l.opts.MaxDocument {
+		return nil, fmt.Errorf("%w: document of %d bytes", ErrTooLarge, len(data))
+	}
+	doc, err := loadDoc(data)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.docs[id] = &docState{doc: doc, peers: map[string]*peerState{}, pending: map[Hash][]byte{}}
+	l.mu.Unlock()
+	return heads(doc), nil
+}
+
+// loadDoc loads a leading document chunk with Load (much faster than
+// replaying it) and the rest incrementally.
+func loadDoc(data []byte) (*automerge.Doc, error) {
+	if len(data) == 0 {
+		return automerge.New(), nil
+	}
+	first, rest := splitFirstDocChunk(data)
+	var doc *automerge.Doc
+	if first != nil {
+		d, err := automerge.Load(first)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		doc = d
+	} else {
+		doc = automerge.New()
+	}
+	if len(rest) > 0 {
+		if err := doc.LoadIncremental(rest); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	return doc, nil
+}
+
+// splitFirstDocChunk returns the first chunk when it is a document chunk
+// (type 0), and the remaining bytes.
+func splitFirstDocChunk(b []byte) (first, rest []byte) {
+	if len(b) < 9 || !bytes.Equal(b[:4], chunkMagic) || b[8] != 0 {
+		return nil, b
+	}
+	r := &reader{b: b, off: 9}
+	r.take(r.uleb())
+	if r.err != nil {
+		return nil, b
+	}
+	return b[:r.off], b[r.off:]
+}
+
+// Receive implements Engine.
+func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
+	defer catch(&err)
+	d, err := l.get(r.Doc)
+	if err != nil {
+		return res, err
+	}
+	if len(r.Msg) > l.opts.MaxMessage {
+		return res, fmt.Errorf("%w: sync message of %d bytes", ErrTooLarge, len(r.Msg))
+	}
+	m, err := parseSyncMessage(r.Msg)
+	if err != nil {
+		return res, err
+	}
+	before := heads(d.doc)
+	// What was present before the message, for every hash we will need to
+	// reason about afterwards.
+	had := map[Hash]bool{}
+	note := func(h Hash) {
+		if _, ok := had[h]; !ok {
+			had[h] = d.has(h)
+		}
+	}
+	for _, c := range m.changes {
+		note(c.hash)
+		for _, dep := range c.deps {
+			note(dep)
+		}
+	}
+	pendingDeps := map[Hash][]Hash{}
+	for h, b := range d.pending {
+		if c, err := parseChange(b); err == nil {
+			pendingDeps[h] = c.deps
+			for _, dep := range c.deps {
+				note(dep)
+			}
+		}
+	}
+
+	p := d.peer(r.Peer)
+	if _, err := p.ss.ReceiveMessage(r.Msg); err != nil {
+		return res, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	res.Heads = heads(d.doc)
+	res.TheirHeads = append(Heads(nil), m.heads...)
+	sortHeads(res.TheirHeads)
+
+	if !before.Equal(res.Heads) || len(m.changes) > 0 {
+		res.Changes, res.NChanges = d.collectNew(m.changes, had, pendingDeps, before, res.Heads)
+	}
+
+	if out, ok := p.ss.GenerateMessage(); ok {
+		res.Reply = out.Bytes()
+		p.acked = nil
+	} else if res.TheirHeads.Equal(res.Heads) && !p.acked.Equal(res.Heads) {
+		res.Reply = buildMessage(res.Heads, res.Heads, nil)
+		p.acked = res.Heads
+	}
+	if res.Changed() {
+		for _, o := range r.Others {
+			if o == r.Peer {
+				continue
+			}
+			if out, ok := d.peer(o).ss.GenerateMessage(); ok {
+				res.Others = append(res.Others, Outgoing{Peer: o, Msg: out.Bytes()})
+			}
+		}
+	}
+	return res, nil
+}
+
+// collectNew returns the change chunks that the last message made part of
+// the document. It works from the message's own chunks plus the pending
+// ones, and falls back to asking Automerge for everything since the old
+// heads when it cannot prove its answer complete (that call costs time in
+// proportion to the history, so it is the exception).
+func (d *docState) collectNew(msg []rawChange, had map[Hash]bool, pendingDeps map[Hash][]Hash, before, after Heads) ([]byte, int) {
+	var out bytes.Buffer
+	added := map[Hash]bool{}
+	var deps [][]Hash
+	complete := true
+	for _, c := range msg {
+		if c.opaque {
+			complete = false
+			continue
+		}
+		if had[c.hash] || added[c.hash] {
+			continue
+		}
+		if d.has(c.hash) {
+			added[c.hash] = true
+			deps = append(deps, c.deps)
+			out.Write(c.bytes)
+		} else if len(d.pending) < maxPending {
+			d.pending[c.hash] = bytes.Clone(c.bytes)
+		}
+	}
+	for h, b := range d.pending {
+		if d.has(h) {
+			delete(d.pending, h)
+			if !added[h] {
+				added[h] = true
+				deps = append(deps, pendingDeps[h])
+				out.Write(b)
+			}
+		}
+	}
+	for _, ds := range deps {
+		for _, dep := range ds {
+			if !had[dep] && !added[dep] {
+				complete = false
+			}
+		}
+	}
+	wasHead := map[Hash]bool{}
+	for _, h := range before {
+		wasHead[h] = true
+	}
+	for _, h := range after {
+		if !wasHead[h] && !added[h] {
+			complete = false
+		}
+	}
+	if complete {
+		return out.Bytes(), len(added)
+	}
+	chs, err := d.doc.Changes(toAM(before)...)
+	if err != nil {
+		return out.Bytes(), len(added)
+	}
+	clear(d.pending)
+	return automerge.SaveChanges(chs), len(chs)
+}
+
+func toAM(hs Heads) []automerge.ChangeHash {
+	out := make([]automerge.ChangeHash, len(hs))
+	for i, h := range hs {
+		out[i] = automerge.ChangeHash(h)
+	}
+	return out
+}
+
+// Generate implements Engine.
+func (l *Local) Generate(_ context.Context, id string, peers []string) (out []Outgoing, err error) {
+	defer catch(&err)
+	d, err := l.get(id)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range peers {
+		if m, ok := d.peer(p).ss.GenerateMessage(); ok {
+			out = append(out, Outgoing{Peer: p, Msg: m.Bytes()})
+		}
+	}
+	return out, nil
+}
+
+// SetPeer implements Engine.
+func (l *Local) SetPeer(_ context.Context, id, peer string, state []byte) (err error) {
+	defer catch(&err)
+	d, err := l.get(id)
+	if err != nil {
+		return err
+	}
+	ss := automerge.NewSyncState(d.doc)
+	if state != nil {
+		loaded, err := automerge.LoadSyncState(d.doc, state)
+		if err != nil {
+			return fmt.Errorf("%w: sync state: %v", ErrCorrupt, err)
+		}
+		ss = loaded
+	}
+	d.peers[peer] = &peerState{ss: ss}
+	return nil
+}
+
+// PeerState implements Engine.
+func (l *Local) PeerState(_ context.Context, id, peer string) (b []byte, err error) {
+	defer catch(&err)
+	d, err := l.get(id)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := d.peers[peer]
+	if !ok {
+		return nil, nil
+	}
+	return p.ss.Save(), nil
+}
+
+// DropPeer implements Engine.
+func (l *Local) DropPeer(_ context.Context, id, peer string) error {
+	d, err := l.get(id)
+	if err != nil {
+		return err
+	}
+	delete(d.peers, peer)
+	return nil
+}
+
+// Save implements Engine.
+func (l *Local) Save(_ context.Context, id string) (b []byte, err error) {
+	defer catch(&err)
+	d, err := l.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return d.doc.Save(), nil
+}
+
+// Heads implements Engine.
+func (l *Local) Heads(_ context.Context, id string) (hs Heads, err error) {
+	defer catch(&err)
+	d, err := l.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return heads(d.doc), nil
+}
+
+// Close implements Engine.
+func (l *Local) Close(_ context.Context, id string) error {
+	l.mu.Lock()
+	delete(l.docs, id)
+	l.mu.Unlock()
+	return nil
+}
+
+// Shutdown implements Engine.
+func (l *Local) Shutdown() error {
+	l.mu.Lock()
+	clear(l.docs)
+	l.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,90 @@
+package crdt
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+)
+
+// workerEnv marks a process started by a Pool as a worker.
+const workerEnv = "WEFT_CRDT_WORKER"
+
+// MaybeRunWorker turns this process into a crdt worker when a Pool started
+// it, and never returns in that case. Call it first thing in main and in
+// TestMain of every package whose tests start a Pool.
+func MaybeRunWorker() {
+	if os.Getenv(workerEnv) != "1" {
+		return
+	}
+	serve(os.Stdin, os.Stdout, NewLocal(localOptsFromEnv()))
+	os.Exit(0)
+}
+
+// serve answers requests until the input closes.
+func serve(in io.Reader, out io.Writer, l *Local) {
+	r := bufio.NewReaderSize(in, 1<<16)
+	w := bufio.NewWriterSize(out, 1<<16)
+	ctx := context.Background()
+	for {
+		var req request
+		if err := readFrame(r, &req); err != nil {
+			return
+		}
+		resp := handle(ctx, l, req)
+		if err := writeFrame(w, resp); err != nil {
+			return
+		}
+	}
+}
+
+func handle(ctx context.Context, l *Local, req request) response {
+	resp := response{ID: req.ID}
+	var err error
+	switch req.Op {
+	case opOpen:
+		var hs Heads
+		hs, err = l.Open(ctx, req.Doc, req.Data)
+		resp.Heads = packHeads(hs)
+	case opReceive:
+		var res Result
+		res, err = l.Receive(ctx, Receive{Doc: req.Doc, Peer: req.Peer, Msg: req.Data, Others: req.Peers})
+		resp.Data, resp.Changes, resp.N = res.Reply, res.Changes, res.NChanges
+		resp.Heads, resp.Their = packHeads(res.Heads), packHeads(res.TheirHeads)
+		for _, o := range res.Others {
+			resp.Out = append(resp.Out, wireOut(o))
+		}
+	case opGenerate:
+		var out []Outgoing
+		out, err = l.Generate(ctx, req.Doc, req.Peers)
+		for _, o := range out {
+			resp.Out = append(resp.Out, wireOut(o))
+		}
+	case opSetPeer:
+		state := req.Data
+		if req.Nil {
+			state = nil
+		} else if state == nil {
+			state = []byte{}
+		}
+		err = l.SetPeer(ctx, req.Doc, req.Peer, state)
+	case opPeerState:
+		resp.Data, err = l.PeerState(ctx, req.Doc, req.Peer)
+	case opDropPeer:
+		err = l.DropPeer(ctx, req.Doc, req.Peer)
+	case opSave:
+		resp.Data, err = l.Save(ctx, req.Doc)
+	case opHeads:
+		var hs Heads
+		hs, err = l.Heads(ctx, req.Doc)
+		resp.Heads = packHeads(hs)
+	case opClose:
+		err = l.Close(ctx, req.Doc)
+	default:
+		resp.Err = "crdt: unknown op"
+	}
+	if err != nil {
+		resp.Err, resp.Kind = err.Error(), kindOf(err)
+	}
+	return resp
+}
