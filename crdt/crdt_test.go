@@ -364,7 +364,6 @@ func crafted(rng *rand.Rand, change []byte) []byte {
 	return buildMessage(nil, nil, [][]byte{c})
 }
 
-
 func TestPoolSurvivesCrashes(t *testing.T) {
 	ctx := context.Background()
 	whys := make(chan string, 100)
