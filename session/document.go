@@ -1,0 +1,487 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage"
+)
+
+type evKind int
+
+const (
+	evSync evKind = iota
+	evEphemeral
+	evLeave
+)
+
+type event struct {
+	kind evKind
+	cl   *Client
+	msg  Message
+}
+
+// maxBatch bounds how many queued events one persist round takes.
+const maxBatch = 256
+
+// callTimeout bounds one engine or storage call.
+const callTimeout = 60 * time.Second
+
+// document is one open document. Its goroutine (run) owns every field
+// below "goroutine-owned"; others reach it only through inbox.
+type document struct {
+	m      *Manager
+	id     string
+	log    *slog.Logger
+	inbox  chan event
+	stopCh chan struct{}
+	stopMu sync.Once
+	done   chan struct{}
+	posted atomic.Int64 // events posted and not yet taken; see Manager.unload
+
+	// goroutine-owned
+	loaded   bool
+	broken   error
+	heads    crdt.Heads
+	peers    map[*Client]*docPeer
+	byKey    map[string]*docPeer
+	lastSeq  uint64
+	changes  int
+	snapSize int64
+	incSize  int64
+	dirty    bool // incrementals written since the last compaction check
+}
+
+type docPeer struct {
+	cl *Client
+}
+
+// outMsg is a frame waiting for the batch's changes to be durable.
+type outMsg struct {
+	cl    *Client
+	typ   string
+	frame []byte
+}
+
+func newDocument(m *Manager, id string) *document {
+	return &document{
+		m:      m,
+		id:     id,
+		log:    m.log.With("doc", id),
+		inbox:  make(chan event, 1024),
+		stopCh: make(chan struct{}),
+		done:   make(chan struct{}),
+		peers:  map[*Client]*docPeer{},
+		byKey:  map[string]*docPeer{},
+	}
+}
+
+func (d *document) stop() { d.stopMu.Do(func() { close(d.stopCh) }) }
+
+func (d *document) run() {
+	defer close(d.done)
+	idle := time.NewTimer(d.m.cfg.IdleUnload)
+	defer idle.Stop()
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
+	batch := make([]event, 0, maxBatch)
+	for {
+		select {
+		case ev := <-d.inbox:
+			batch = append(batch[:0], ev)
+			d.posted.Add(-1)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case ev := <-d.inbox:
+					batch = append(batch, ev)
+					d.posted.Add(-1)
+				default:
+					break drain
+				}
+			}
+			d.process(batch)
+			idle.Reset(d.m.cfg.IdleUnload)
+			if d.dirty {
+				quiet.Reset(time.Second)
+			}
+		case <-quiet.C:
+			d.maybeCompact()
+		case <-idle.C:
+			if len(d.peers) == 0 && d.m.unload(d) {
+				d.close()
+				return
+			}
+			idle.Reset(d.m.cfg.IdleUnload)
+		case <-d.stopCh:
+			for {
+				select {
+				case ev := <-d.inbox:
+					d.posted.Add(-1)
+					d.process([]event{ev})
+					continue
+				default:
+				}
+				break
+			}
+			for cl := range d.peers {
+				d.leave(cl)
+			}
+			d.close()
+			return
+		}
+	}
+}
+
+func ctxTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), callTimeout)
+}
+
+// load reads the document from storage into the engine.
+func (d *document) load() error {
+	start := time.Now()
+	chunks, err := d.m.cfg.Store.Load(d.id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	var data []byte
+	if err == nil {
+		data = make([]byte, 0, chunks.Bytes)
+		for _, c := range chunks.Snapshots {
+			data = append(data, c...)
+			d.snapSize += int64(len(c))
+		}
+		for _, c := range chunks.Incrementals {
+			data = append(data, c...)
+			d.incSize += int64(len(c))
+		}
+		d.lastSeq = chunks.LastSeq
+		if meta, err := d.m.cfg.Store.Meta(d.id); err == nil {
+			d.changes = meta.Changes
+		}
+	}
+	var heads crdt.Heads
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := ctxTimeout()
+		heads, err = d.m.cfg.Engine.Open(ctx, d.id, data)
+		cancel()
+		if err == nil || !errors.Is(err, crdt.ErrCrashed) || attempt == 2 {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	d.heads = heads
+	d.loaded = true
+	d.m.cfg.Metrics.DocOpened(time.Since(start))
+	d.log.Debug("document loaded", "bytes", len(data), "heads", len(heads), "took", time.Since(start))
+	return nil
+}
+
+func (d *document) process(batch []event) {
+	if !d.loaded && d.broken == nil {
+		d.snapSize, d.incSize = 0, 0
+		if err := d.load(); err != nil {
+			d.broken = err
+			d.log.Error("document cannot be loaded", "err", err)
+		}
+	}
+	var (
+		out     []outMsg
+		changes bytes.Buffer
+		n       int
+	)
+	for _, ev := range batch {
+		switch ev.kind {
+		case evSync:
+			if d.broken != nil {
+				ev.cl.fail(CloseInternal, "document "+d.id+" cannot be loaded on this server")
+				continue
+			}
+			out = d.sync(ev, out, &changes, &n)
+		case evEphemeral:
+			out = d.ephemeral(ev, out)
+		case evLeave:
+			d.leave(ev.cl)
+		}
+	}
+	if n > 0 {
+		if err := d.persist(changes.Bytes(), n); err != nil {
+			// Nothing that reflects these changes may leave. Reload what
+			// is durable; peers resync and send their changes again.
+			d.log.Error("persisting changes failed; reloading document", "err", err)
+			d.recover(nil)
+			return
+		}
+	}
+	for _, o := range out {
+		o.cl.sendFrame(o.typ, o.frame)
+	}
+}
+
+// persist appends change chunks durably (group-committed with every other
+// document's writes).
+func (d *document) persist(chunk []byte, n int) error {
+	start := time.Now()
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	seq, err := d.m.cfg.Store.Append(ctx, d.id, chunk, n)
+	if err != nil {
+		return err
+	}
+	d.m.cfg.Metrics.Persisted(time.Since(start))
+	d.lastSeq = seq
+	d.changes += n
+	d.incSize += int64(len(chunk))
+	d.dirty = true
+	return nil
+}
+
+func (d *document) peer(cl *Client) *docPeer {
+	if p, ok := d.peers[cl]; ok {
+		return p
+	}
+	p := &docPeer{cl: cl}
+	d.peers[cl] = p
+	d.byKey[cl.key] = p
+	if cl.storageID != "" && len(d.heads) > 0 {
+		// A returning peer resumes from the heads it shared last time.
+		if state, err := d.m.cfg.Store.LoadSyncState(d.id, cl.storageID); err == nil {
+			ctx, cancel := ctxTimeout()
+			if err := d.m.cfg.Engine.SetPeer(ctx, d.id, cl.key, state); err != nil {
+				d.log.Warn("stored sync state rejected", "peer", cl.peerID, "err", err)
+			}
+			cancel()
+		}
+	}
+	return p
+}
+
+func (d *document) otherKeys(cl *Client) []string {
+	keys := make([]string, 0, len(d.peers))
+	for c := range d.peers {
+		if c != cl {
+			keys = append(keys, c.key)
+		}
+	}
+	return keys
+}
+
+func (d *document) sync(ev event, out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
+	cl := ev.cl
+	if cl.closed.Load() {
+		return out
+	}
+	d.peer(cl)
+	start := time.Now()
+	var (
+		res crdt.Result
+		err error
+	)
+	for attempt := 0; attempt < 2; attempt++ {
+		ctx, cancel := ctxTimeout()
+		res, err = d.m.cfg.Engine.Receive(ctx, crdt.Receive{Doc: d.id, Peer: cl.key, Msg: ev.msg.Data, Others: d.otherKeys(cl)})
+		cancel()
+		if err == nil {
+			break
+		}
+		if errors.Is(err, crdt.ErrNotOpen) || errors.Is(err, crdt.ErrCrashed) {
+			// The worker died, under this message or another document's.
+			// Keep what this batch accepted so far, reload, resync
+			// everyone, and try the message once more: a second crash
+			// convicts it.
+			crashed := errors.Is(err, crdt.ErrCrashed)
+			if crashed {
+				d.m.cfg.Metrics.EngineCrash()
+			}
+			if *n > 0 {
+				if perr := d.persist(changes.Bytes(), *n); perr != nil {
+					d.log.Error("persisting before reload failed", "err", perr)
+				}
+				changes.Reset()
+				*n = 0
+			}
+			out = out[:0]
+			if attempt == 1 && crashed {
+				break
+			}
+			if rerr := d.recover(&out); rerr != nil {
+				cl.fail(CloseInternal, "document unavailable after an engine failure")
+				return out
+			}
+			continue
+		}
+		break
+	}
+	if err != nil {
+		d.drop(cl)
+		switch {
+		case errors.Is(err, crdt.ErrCrashed):
+			banned := d.m.strike(cl.peerID, cl.remote)
+			d.log.Warn("sync message crashed the engine twice; disconnecting sender", "peer", cl.peerID, "remote", cl.remote, "banned", banned)
+			cl.fail(CloseBadSyncMessage, "your sync message crashed the document engine")
+			if *n == 0 && d.loaded {
+				// The engine lost the document again; bring it back for
+				// the other peers.
+				d.recover(&out)
+			}
+		case errors.Is(err, crdt.ErrBadMessage), errors.Is(err, crdt.ErrTooLarge):
+			d.log.Info("rejecting sync message", "peer", cl.peerID, "err", err)
+			cl.fail(CloseBadSyncMessage, truncate("invalid sync message: "+err.Error(), 120))
+		default:
+			d.log.Error("sync failed", "peer", cl.peerID, "err", err)
+			cl.fail(CloseInternal, "internal error")
+		}
+		return out
+	}
+	d.m.cfg.Metrics.Applied(time.Since(start), res.NChanges)
+	d.heads = res.Heads
+	if res.Changed() {
+		changes.Write(res.Changes)
+		*n += res.NChanges
+	}
+	if res.Reply != nil {
+		out = append(out, d.syncFrame(cl, res.Reply))
+	}
+	for _, o := range res.Others {
+		if p := d.byKey[o.Peer]; p != nil {
+			out = append(out, d.syncFrame(p.cl, o.Msg))
+		}
+	}
+	if ev.msg.Type == TypeRequest && len(res.Heads) == 0 {
+		// Keep the subscription: a later upload reaches this peer.
+		out = append(out, outMsg{cl: cl, typ: TypeDocUnavailable, frame: Encode(Message{
+			Type: TypeDocUnavailable, SenderID: d.m.peerID, TargetID: cl.peerID, DocumentID: d.id,
+		})})
+	}
+	return out
+}
+
+func (d *document) syncFrame(cl *Client, data []byte) outMsg {
+	return outMsg{cl: cl, typ: TypeSync, frame: Encode(Message{
+		Type: TypeSync, SenderID: d.m.peerID, TargetID: cl.peerID, DocumentID: d.id, Data: data,
+	})}
+}
+
+// recover reloads the document from storage after the engine lost it and
+// restarts every peer's sync state; with out non-nil it appends a fresh
+// sync message for each peer so they all resync.
+func (d *document) recover(out *[]outMsg) error {
+	d.loaded = false
+	d.snapSize, d.incSize = 0, 0
+	if err := d.load(); err != nil {
+		d.broken = err
+		d.log.Error("document cannot be reloaded", "err", err)
+		for cl := range d.peers {
+			cl.fail(CloseInternal, "document unavailable after an engine failure")
+		}
+		return err
+	}
+	keys := make([]string, 0, len(d.peers))
+	for cl := range d.peers {
+		ctx, cancel := ctxTimeout()
+		d.m.cfg.Engine.SetPeer(ctx, d.id, cl.key, nil)
+		cancel()
+		keys = append(keys, cl.key)
+	}
+	if out == nil {
+		return nil
+	}
+	ctx, cancel := ctxTimeout()
+	msgs, err := d.m.cfg.Engine.Generate(ctx, d.id, keys)
+	cancel()
+	if err != nil {
+		return err
+	}
+	for _, o := range msgs {
+		if p := d.byKey[o.Peer]; p != nil {
+			*out = append(*out, d.syncFrame(p.cl, o.Msg))
+		}
+	}
+	return nil
+}
+
+func (d *document) ephemeral(ev event, out []outMsg) []outMsg {
+	for cl := range d.peers {
+		if cl == ev.cl {
+			continue
+		}
+		msg := ev.msg
+		msg.TargetID = cl.peerID
+		out = append(out, outMsg{cl: cl, typ: TypeEphemeral, frame: Encode(msg)})
+	}
+	return out
+}
+
+// leave forgets a disconnected peer, keeping its shared heads for next
+// time if it has durable storage.
+func (d *document) leave(cl *Client) {
+	if _, ok := d.peers[cl]; !ok {
+		return
+	}
+	if cl.storageID != "" && d.loaded && len(d.heads) > 0 {
+		ctx, cancel := ctxTimeout()
+		state, err := d.m.cfg.Engine.PeerState(ctx, d.id, cl.key)
+		if err == nil && len(state) > 0 {
+			err = d.m.cfg.Store.SaveSyncState(ctx, d.id, cl.storageID, state)
+		}
+		cancel()
+		if err != nil {
+			d.log.Warn("saving sync state failed", "peer", cl.peerID, "err", err)
+		}
+	}
+	d.drop(cl)
+}
+
+func (d *document) drop(cl *Client) {
+	if d.loaded {
+		ctx, cancel := ctxTimeout()
+		d.m.cfg.Engine.DropPeer(ctx, d.id, cl.key)
+		cancel()
+	}
+	delete(d.byKey, cl.key)
+	delete(d.peers, cl)
+}
+
+// maybeCompact folds the stored chunks into one snapshot when the
+// incremental chunks outweigh it (automerge-repo's rule, PROTOCOL.md §7).
+func (d *document) maybeCompact() {
+	if !d.dirty || !d.loaded || d.broken != nil {
+		return
+	}
+	d.dirty = false
+	if d.incSize < d.snapSize && d.snapSize >= 1024 {
+		return
+	}
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	snap, err := d.m.cfg.Engine.Save(ctx, d.id)
+	if err != nil {
+		d.log.Warn("compaction: save failed", "err", err)
+		return
+	}
+	if err := d.m.cfg.Store.Compact(ctx, d.id, snap, d.lastSeq, d.changes); err != nil {
+		d.log.Warn("compaction failed", "err", err)
+		return
+	}
+	d.snapSize, d.incSize = int64(len(snap)), 0
+}
+
+// close compacts if due and releases the engine's copy.
+func (d *document) close() {
+	d.maybeCompact()
+	if d.loaded {
+		ctx, cancel := ctxTimeout()
+		d.m.cfg.Engine.Close(ctx, d.id)
+		cancel()
+		d.m.cfg.Metrics.DocClosed()
+	}
+	d.loaded = false
+}

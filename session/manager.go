@@ -1,0 +1,308 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage"
+)
+
+// Conn is the transport under one client connection (melody in cmd/weft,
+// fakes in tests). Send and Close may be called from any goroutine.
+type Conn interface {
+	// Send queues one binary frame without blocking. An error means the
+	// frame was not queued (the peer is gone or too slow); the session
+	// then closes the connection: a dropped sync message would stall sync.
+	Send(frame []byte) error
+	// Close sends a close frame with code and reason and closes.
+	Close(code int, reason string)
+}
+
+// Config configures a Manager. Zero fields take the documented defaults.
+type Config struct {
+	Store  *storage.Store // required
+	Engine crdt.Engine    // required
+	Logger *slog.Logger   // nil: discard
+	// PeerID is the server's peer id; "" means "weft-" + the storage id.
+	PeerID string
+	// JoinTimeout closes connections that send no join; zero means 30s.
+	JoinTimeout time.Duration
+	// IdleUnload unloads a document that has had no peer for this long;
+	// zero means 30s.
+	IdleUnload time.Duration
+	// StrikeLimit is how many engine crashes a peer may cause within
+	// StrikeWindow before it is refused for BanDuration. Zero: 3, 10m, 10m.
+	StrikeLimit  int
+	StrikeWindow time.Duration
+	BanDuration  time.Duration
+	// Metrics observes the session layer; nil means none.
+	Metrics Metrics
+}
+
+// Metrics receives events from the session layer. Implementations must be
+// safe for concurrent use and cheap.
+type Metrics interface {
+	MessageIn(typ string, bytes int)
+	MessageOut(typ string, bytes int)
+	Applied(d time.Duration, changes int)
+	Persisted(d time.Duration)
+	DocOpened(load time.Duration)
+	DocClosed()
+	EngineCrash()
+	Disconnect(code int)
+}
+
+// Manager owns the open documents and the connected clients.
+type Manager struct {
+	cfg    Config
+	log    *slog.Logger
+	peerID string
+
+	mu      sync.Mutex // guards the fields below
+	docs    map[string]*document
+	clients map[string]*Client // by peer id: the newest connection wins
+	all     map[*Client]struct{}
+	strikes map[string][]time.Time
+	banned  map[string]time.Time
+	closing bool
+
+	wg     sync.WaitGroup // document goroutines
+	connID atomic.Uint64
+}
+
+// NewManager returns a Manager; Shutdown stops it.
+func NewManager(cfg Config) (*Manager, error) {
+	if cfg.Store == nil || cfg.Engine == nil {
+		return nil, errors.New("session: Config needs Store and Engine")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.JoinTimeout == 0 {
+		cfg.JoinTimeout = 30 * time.Second
+	}
+	if cfg.IdleUnload == 0 {
+		cfg.IdleUnload = 30 * time.Second
+	}
+	if cfg.StrikeLimit == 0 {
+		cfg.StrikeLimit = 3
+	}
+	if cfg.StrikeWindow == 0 {
+		cfg.StrikeWindow = 10 * time.Minute
+	}
+	if cfg.BanDuration == 0 {
+		cfg.BanDuration = 10 * time.Minute
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
+	peerID := cfg.PeerID
+	if peerID == "" {
+		peerID = "weft-" + cfg.Store.StorageID()
+	}
+	return &Manager{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		peerID:  peerID,
+		docs:    map[string]*document{},
+		clients: map[string]*Client{},
+		all:     map[*Client]struct{}{},
+		strikes: map[string][]time.Time{},
+		banned:  map[string]time.Time{},
+	}, nil
+}
+
+// PeerID is the id the server announces in peer messages.
+func (m *Manager) PeerID() string { return m.peerID }
+
+// ErrShutdown is returned once Shutdown has begun.
+var ErrShutdown = errors.New("session: shutting down")
+
+// Connect registers a new connection. remote names it in logs and strikes
+// (an IP address). Frames from the connection go to Client.Receive, and
+// Client.Closed must be called once the transport is gone.
+func (m *Manager) Connect(c Conn, remote string) (*Client, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		c.Close(CloseShutdown, "server shutting down")
+		return nil, ErrShutdown
+	}
+	cl := &Client{m: m, conn: c, remote: remote, id: m.connID.Add(1), docs: map[string]bool{}, eph: map[string]uint64{}}
+	cl.log = m.log.With("conn", cl.id, "remote", remote)
+	m.all[cl] = struct{}{}
+	cl.joinTimer = time.AfterFunc(m.cfg.JoinTimeout, func() {
+		if !cl.joined.Load() {
+			cl.close(CloseJoinTimeout, "no join message received")
+		}
+	})
+	return cl, nil
+}
+
+// post hands an event to a document's goroutine, starting it if create is
+// set. It reports whether the event was delivered.
+func (m *Manager) post(id string, ev event, create bool) bool {
+	m.mu.Lock()
+	d := m.docs[id]
+	if d == nil {
+		if !create || m.closing {
+			m.mu.Unlock()
+			return false
+		}
+		d = newDocument(m, id)
+		m.docs[id] = d
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			d.run()
+		}()
+	}
+	d.posted.Add(1)
+	m.mu.Unlock()
+	select {
+	case d.inbox <- ev:
+		return true
+	case <-d.done:
+		return false
+	}
+}
+
+// unload removes d if nothing was posted to it since it looked; called by
+// the document's own goroutine.
+func (m *Manager) unload(d *document) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d.posted.Load() != 0 {
+		return false
+	}
+	if m.docs[d.id] == d {
+		delete(m.docs, d.id)
+	}
+	return true
+}
+
+// strike records an engine crash caused by key (a peer id or an address)
+// and reports whether key is now banned.
+func (m *Manager) strike(keys ...string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	banned := false
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		recent := m.strikes[k][:0]
+		for _, t := range m.strikes[k] {
+			if now.Sub(t) < m.cfg.StrikeWindow {
+				recent = append(recent, t)
+			}
+		}
+		recent = append(recent, now)
+		m.strikes[k] = recent
+		if len(recent) >= m.cfg.StrikeLimit {
+			m.banned[k] = now.Add(m.cfg.BanDuration)
+			banned = true
+		}
+	}
+	return banned
+}
+
+func (m *Manager) isBanned(keys ...string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	for _, k := range keys {
+		if until, ok := m.banned[k]; ok {
+			if now.Before(until) {
+				return true
+			}
+			delete(m.banned, k)
+			delete(m.strikes, k)
+		}
+	}
+	return false
+}
+
+// register makes cl the connection of its peer id, returning the one it
+// replaces.
+func (m *Manager) register(cl *Client) (old *Client) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old = m.clients[cl.peerID]
+	m.clients[cl.peerID] = cl
+	return old
+}
+
+func (m *Manager) forget(cl *Client) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.all, cl)
+	if cl.peerID != "" && m.clients[cl.peerID] == cl {
+		delete(m.clients, cl.peerID)
+	}
+}
+
+// Stats is a snapshot for health pages and metrics.
+type Stats struct {
+	Clients int
+	Docs    int
+}
+
+// Stats returns current counts.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Stats{Clients: len(m.all), Docs: len(m.docs)}
+}
+
+// Shutdown closes every connection with CloseShutdown (clients reconnect,
+// to this node after a restart or to another), then flushes and unloads
+// every document and waits for their goroutines. Safe to call twice.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closing = true
+	clients := make([]*Client, 0, len(m.all))
+	for cl := range m.all {
+		clients = append(clients, cl)
+	}
+	docs := make([]*document, 0, len(m.docs))
+	for _, d := range m.docs {
+		docs = append(docs, d)
+	}
+	m.mu.Unlock()
+	for _, cl := range clients {
+		cl.close(CloseShutdown, "server shutting down")
+	}
+	for _, d := range docs {
+		d.stop()
+	}
+	done := make(chan struct{})
+	go func() {
+		m.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) MessageIn(string, int)          {}
+func (nopMetrics) MessageOut(string, int)         {}
+func (nopMetrics) Applied(time.Duration, int)     {}
+func (nopMetrics) Persisted(time.Duration)        {}
+func (nopMetrics) DocOpened(time.Duration)        {}
+func (nopMetrics) DocClosed()                     {}
+func (nopMetrics) EngineCrash()                   {}
+func (nopMetrics) Disconnect(int)                 {}
+

@@ -1,0 +1,37 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the Store. Compare with errors.Is: they are usually wrapped with the
+// document id and key involved.
+var (
+	// ErrNotFound is returned when a document, sync state or node metadata key does not exist.
+	ErrNotFound = errors.New("storage: not found")
+
+	// ErrCorrupt is returned when a stored value fails its length or CRC-32C check, or cannot be
+	// decoded. The message names the document and the key (in hex).
+	ErrCorrupt = errors.New("storage: corrupt chunk")
+
+	// ErrClosed is returned by every method (except StorageID, Path and Stats) after Close has begun.
+	ErrClosed = errors.New("storage: closed")
+
+	// ErrInvalid is returned for invalid arguments: an empty or too long document id, an empty
+	// chunk, a negative change count, a Compact range beyond the last sequence number.
+	ErrInvalid = errors.New("storage: invalid argument")
+
+	// ErrLocked is returned by Open when another process (or another Store in this process)
+	// holds the data file and the lock was not released within Options.Timeout.
+	ErrLocked = errors.New("storage: data file in use")
+)
+
+// corruptError reports a value of document docID (empty for node-level values) under key that
+// failed its checks.
+func corruptError(docID string, key []byte, reason string) error {
+	if docID == "" {
+		return fmt.Errorf("%w: node key %x: %s", ErrCorrupt, key, reason)
+	}
+	return fmt.Errorf("%w: doc %s key %x: %s", ErrCorrupt, docID, key, reason)
+}
