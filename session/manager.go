@@ -297,12 +297,11 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 
 type nopMetrics struct{}
 
-func (nopMetrics) MessageIn(string, int)          {}
-func (nopMetrics) MessageOut(string, int)         {}
-func (nopMetrics) Applied(time.Duration, int)     {}
-func (nopMetrics) Persisted(time.Duration)        {}
-func (nopMetrics) DocOpened(time.Duration)        {}
-func (nopMetrics) DocClosed()                     {}
-func (nopMetrics) EngineCrash()                   {}
-func (nopMetrics) Disconnect(int)                 {}
-
+func (nopMetrics) MessageIn(string, int)      {}
+func (nopMetrics) MessageOut(string, int)     {}
+func (nopMetrics) Applied(time.Duration, int) {}
+func (nopMetrics) Persisted(time.Duration)    {}
+func (nopMetrics) DocOpened(time.Duration)    {}
+func (nopMetrics) DocClosed()                 {}
+func (nopMetrics) EngineCrash()               {}
+func (nopMetrics) Disconnect(int)             {}
