@@ -1,0 +1,124 @@
+package crdt
+
+import (
+	"fmt"
+
+	"github.com/automerge/automerge-go"
+)
+
+// Replica is an in-process document with one sync state: the client side
+// of a sync, for tests, tools and the load generator. It runs automerge-rs
+// in this process, so feed it only trusted bytes. Not safe for concurrent
+// use.
+type Replica struct {
+	doc *automerge.Doc
+	ss  *automerge.SyncState
+}
+
+// NewReplica returns an empty replica.
+func NewReplica() *Replica {
+	d := automerge.New()
+	return &Replica{doc: d, ss: automerge.NewSyncState(d)}
+}
+
+// LoadReplica loads a replica from saved bytes.
+func LoadReplica(b []byte) (*Replica, error) {
+	d, err := loadDoc(b)
+	if err != nil {
+		return nil, err
+	}
+	return &Replica{doc: d, ss: automerge.NewSyncState(d)}, nil
+}
+
+// SpliceText edits the text at key of the root map (creating it), and
+// commits the edit as one change.
+func (r *Replica) SpliceText(key string, pos, del int, insert string) error {
+	v, err := r.doc.Path(key).Get()
+	if err != nil {
+		return err
+	}
+	if v.Kind() != automerge.KindText {
+		if err := r.doc.Path(key).Set(automerge.NewText("")); err != nil {
+			return err
+		}
+	}
+	if err := r.doc.Path(key).Text().Splice(pos, del, insert); err != nil {
+		return err
+	}
+	_, err = r.doc.Commit("")
+	return err
+}
+
+// Text returns the text at key of the root map ("" if absent).
+func (r *Replica) Text(key string) (string, error) {
+	v, err := r.doc.Path(key).Get()
+	if err != nil {
+		return "", err
+	}
+	if v.Kind() != automerge.KindText {
+		return "", nil
+	}
+	return r.doc.Path(key).Text().Get()
+}
+
+// Heads returns the replica's heads.
+func (r *Replica) Heads() Heads { return heads(r.doc) }
+
+// Save returns the whole document.
+func (r *Replica) Save() []byte { return r.doc.Save() }
+
+// GenerateMessage returns the next sync message for the remote, if any.
+func (r *Replica) GenerateMessage() ([]byte, bool) {
+	m, ok := r.ss.GenerateMessage()
+	if !ok {
+		return nil, false
+	}
+	return m.Bytes(), true
+}
+
+// ReceiveMessage applies a sync message from the remote.
+func (r *Replica) ReceiveMessage(msg []byte) (err error) {
+	defer catch(&err)
+	if _, err := r.ss.ReceiveMessage(msg); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	return nil
+}
+
+// ResetSync forgets the sync state, as a reconnecting client does.
+func (r *Replica) ResetSync() { r.ss = automerge.NewSyncState(r.doc) }
+
+// LastChange returns the bytes of the replica's newest change, for
+// building crafted inputs in tests.
+func (r *Replica) LastChange() []byte {
+	hs := r.doc.Heads()
+	if len(hs) == 0 {
+		return nil
+	}
+	c, err := r.doc.Change(hs[0])
+	if err != nil {
+		return nil
+	}
+	return c.Save()
+}
+
+// Has reports whether the replica holds the change with hash h.
+func (r *Replica) Has(h Hash) bool {
+	_, err := r.doc.Change(automerge.ChangeHash(h))
+	return err == nil
+}
+
+// MessageHeads returns the heads a sync message advertises.
+func MessageHeads(msg []byte) (Heads, error) {
+	m, err := parseSyncMessage(msg)
+	if err != nil {
+		return nil, err
+	}
+	return m.heads, nil
+}
+
+// MessageChanges returns how many changes a sync message carries.
+func MessageChanges(msg []byte) (int, error) {
+	m, err := parseSyncMessage(msg)
+	return len(m.changes), err
+}
