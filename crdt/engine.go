@@ -45,6 +45,11 @@ type Engine interface {
 	Save(ctx context.Context, doc string) ([]byte, error)
 	// Heads returns the document's current heads.
 	Heads(ctx context.Context, doc string) (Heads, error)
+	// Probe applies msg, from a fresh sync state, to a throwaway copy of the
+	// document loaded from data, in isolation. A Pool runs it alone in a
+	// worker of its own, so ErrCrashed from Probe convicts msg; other
+	// errors are the message's own.
+	Probe(ctx context.Context, data, msg []byte) error
 	// Close unloads a document.
 	Close(ctx context.Context, doc string) error
 	// Shutdown releases every document (and stops workers).

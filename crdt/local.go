@@ -381,6 +381,28 @@ func (l *Local) Heads(_ context.Context, id string) (hs Heads, err error) {
 	return heads(d.doc), nil
 }
 
+// Probe implements Engine.
+func (l *Local) Probe(_ context.Context, data, msg []byte) (err error) {
+	defer catch(&err)
+	if len(msg) > l.opts.MaxMessage {
+		return fmt.Errorf("%w: sync message of %d bytes", ErrTooLarge, len(msg))
+	}
+	if _, err := parseSyncMessage(msg); err != nil {
+		return err
+	}
+	doc, err := loadDoc(data)
+	if err != nil {
+		return err
+	}
+	ss := automerge.NewSyncState(doc)
+	if _, err := ss.ReceiveMessage(msg); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	// Some bad changes apply and only abort the core when a reply is built.
+	ss.GenerateMessage()
+	return nil
+}
+
 // Close implements Engine.
 func (l *Local) Close(_ context.Context, id string) error {
 	l.mu.Lock()

@@ -45,6 +45,8 @@ type Pool struct {
 	opts    PoolOptions
 	log     *slog.Logger
 	workers []*worker
+	probe   *worker    // runs Probe requests, one at a time
+	probeMu sync.Mutex // serializes probes, so a crash convicts one message
 	closing atomic.Bool
 	wg      sync.WaitGroup
 }
@@ -94,9 +96,13 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 			return c
 		}
 	}
-	for i := 0; i < p.opts.Workers; i++ {
+	for i := 0; i <= p.opts.Workers; i++ {
 		w := &worker{pool: p, idx: i, up: make(chan struct{})}
-		p.workers = append(p.workers, w)
+		if i == p.opts.Workers {
+			p.probe = w
+		} else {
+			p.workers = append(p.workers, w)
+		}
 		if err := w.start(); err != nil {
 			p.Shutdown()
 			return nil, err
@@ -210,9 +216,11 @@ func (w *worker) died(gen int, werr error) {
 	if w.pool.opts.OnCrash != nil {
 		w.pool.opts.OnCrash(w.idx, why)
 	}
+	// Restart at once the first time; back off gently when a worker keeps
+	// dying (a ban stops the peer behind it soon enough).
 	delay := time.Duration(0)
 	if n > 1 {
-		delay = min(50*time.Millisecond<<min(n, 10), 5*time.Second)
+		delay = min(10*time.Millisecond<<min(n-1, 10), time.Second)
 	}
 	w.pool.wg.Add(1)
 	go func() {
@@ -239,10 +247,13 @@ func (p *Pool) pick(doc string) *worker {
 func (p *Pool) Worker(doc string) int { return int(p.pick(doc).idx) }
 
 func (p *Pool) call(ctx context.Context, req request) (response, error) {
+	return p.callOn(ctx, p.pick(req.Doc), req)
+}
+
+func (p *Pool) callOn(ctx context.Context, w *worker, req request) (response, error) {
 	if p.closing.Load() {
 		return response{}, ErrClosed
 	}
-	w := p.pick(req.Doc)
 	w.mu.Lock()
 	for w.cmd == nil {
 		up := w.up
@@ -257,7 +268,7 @@ func (p *Pool) call(ctx context.Context, req request) (response, error) {
 		}
 		w.mu.Lock()
 	}
-	if req.Op != opOpen && !w.open[req.Doc] {
+	if req.Op != opOpen && req.Op != opProbe && !w.open[req.Doc] {
 		w.mu.Unlock()
 		return response{}, fmt.Errorf("%w: %s", ErrNotOpen, req.Doc)
 	}
@@ -361,6 +372,14 @@ func (p *Pool) Heads(ctx context.Context, doc string) (Heads, error) {
 	return unpackHeads(resp.Heads), err
 }
 
+// Probe implements Engine, in the pool's probe worker, one at a time.
+func (p *Pool) Probe(ctx context.Context, data, msg []byte) error {
+	p.probeMu.Lock()
+	defer p.probeMu.Unlock()
+	_, err := p.callOn(ctx, p.probe, request{Op: opProbe, Data: data, Msg: msg})
+	return err
+}
+
 // Close implements Engine.
 func (p *Pool) Close(ctx context.Context, doc string) error {
 	_, err := p.call(ctx, request{Op: opClose, Doc: doc})
@@ -376,7 +395,10 @@ func (p *Pool) Shutdown() error {
 		p.wg.Wait()
 		return nil
 	}
-	for _, w := range p.workers {
+	for _, w := range append(p.workers, p.probe) {
+		if w == nil {
+			continue
+		}
 		w.mu.Lock()
 		w.shutdown = true
 		if w.stdin != nil {

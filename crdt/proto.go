@@ -28,6 +28,7 @@ const (
 	opSave
 	opHeads
 	opClose
+	opProbe
 )
 
 type request struct {
@@ -38,7 +39,8 @@ type request struct {
 	Data  []byte   `cbor:"5,keyasint,omitempty"`
 	Peers []string `cbor:"6,keyasint,omitempty"`
 	// Nil distinguishes "fresh state" from an empty saved state in SetPeer.
-	Nil bool `cbor:"7,keyasint,omitempty"`
+	Nil bool   `cbor:"7,keyasint,omitempty"`
+	Msg []byte `cbor:"8,keyasint,omitempty"`
 }
 
 type wireOut struct {

@@ -78,6 +78,8 @@ func handle(ctx context.Context, l *Local, req request) response {
 		var hs Heads
 		hs, err = l.Heads(ctx, req.Doc)
 		resp.Heads = packHeads(hs)
+	case opProbe:
+		err = l.Probe(ctx, req.Data, req.Msg)
 	case opClose:
 		err = l.Close(ctx, req.Doc)
 	default:

@@ -143,12 +143,13 @@ func ctxTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), callTimeout)
 }
 
-// load reads the document from storage into the engine.
-func (d *document) load() error {
+// load reads the document from storage into the engine and returns the
+// bytes it loaded.
+func (d *document) load() ([]byte, error) {
 	start := time.Now()
 	chunks, err := d.m.cfg.Store.Load(d.id)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
+		return nil, err
 	}
 	var data []byte
 	if err == nil {
@@ -176,19 +177,19 @@ func (d *document) load() error {
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.heads = heads
 	d.loaded = true
 	d.m.cfg.Metrics.DocOpened(time.Since(start))
 	d.log.Debug("document loaded", "bytes", len(data), "heads", len(heads), "took", time.Since(start))
-	return nil
+	return data, nil
 }
 
 func (d *document) process(batch []event) {
 	if !d.loaded && d.broken == nil {
 		d.snapSize, d.incSize = 0, 0
-		if err := d.load(); err != nil {
+		if _, err := d.load(); err != nil {
 			d.broken = err
 			d.log.Error("document cannot be loaded", "err", err)
 		}
@@ -285,56 +286,59 @@ func (d *document) sync(ev event, out []outMsg, changes *bytes.Buffer, n *int) [
 		res crdt.Result
 		err error
 	)
-	for attempt := 0; attempt < 2; attempt++ {
+	guilty := false
+	for attempt := 0; attempt < 5; attempt++ {
 		ctx, cancel := ctxTimeout()
 		res, err = d.m.cfg.Engine.Receive(ctx, crdt.Receive{Doc: d.id, Peer: cl.key, Msg: ev.msg.Data, Others: d.otherKeys(cl)})
 		cancel()
-		if err == nil {
+		if err == nil || !(errors.Is(err, crdt.ErrNotOpen) || errors.Is(err, crdt.ErrCrashed)) {
 			break
 		}
-		if errors.Is(err, crdt.ErrNotOpen) || errors.Is(err, crdt.ErrCrashed) {
-			// The worker died, under this message or another document's.
-			// Keep what this batch accepted so far, reload, resync
-			// everyone, and try the message once more: a second crash
-			// convicts it.
-			crashed := errors.Is(err, crdt.ErrCrashed)
-			if crashed {
-				d.m.cfg.Metrics.EngineCrash()
+		// The worker died, under this message or another document's.
+		// Keep what this batch accepted so far, reload, and resync
+		// everyone.
+		crashed := errors.Is(err, crdt.ErrCrashed)
+		if *n > 0 {
+			if perr := d.persist(changes.Bytes(), *n); perr != nil {
+				d.log.Error("persisting before reload failed", "err", perr)
 			}
-			if *n > 0 {
-				if perr := d.persist(changes.Bytes(), *n); perr != nil {
-					d.log.Error("persisting before reload failed", "err", perr)
-				}
-				changes.Reset()
-				*n = 0
-			}
-			out = out[:0]
-			if attempt == 1 && crashed {
+			changes.Reset()
+			*n = 0
+		}
+		out = out[:0]
+		data, rerr := d.recover(&out)
+		if rerr != nil {
+			cl.fail(CloseInternal, "document unavailable after an engine failure")
+			return out
+		}
+		if crashed {
+			d.m.cfg.Metrics.EngineCrash()
+			// Other messages were in flight on that worker too: try this
+			// one alone, in the probe worker, to know if it is guilty.
+			ctx, cancel := ctxTimeout()
+			perr := d.m.cfg.Engine.Probe(ctx, data, ev.msg.Data)
+			cancel()
+			if perr != nil {
+				guilty = errors.Is(perr, crdt.ErrCrashed)
+				err = perr
 				break
 			}
-			if rerr := d.recover(&out); rerr != nil {
-				cl.fail(CloseInternal, "document unavailable after an engine failure")
-				return out
-			}
-			continue
 		}
-		break
 	}
 	if err != nil {
 		d.drop(cl)
 		switch {
-		case errors.Is(err, crdt.ErrCrashed):
+		case guilty:
 			banned := d.m.strike(cl.peerID, cl.remote)
-			d.log.Warn("sync message crashed the engine twice; disconnecting sender", "peer", cl.peerID, "remote", cl.remote, "banned", banned)
+			d.log.Warn("sync message crashes the engine; disconnecting sender", "peer", cl.peerID, "remote", cl.remote, "banned", banned)
 			cl.fail(CloseBadSyncMessage, "your sync message crashed the document engine")
-			if *n == 0 && d.loaded {
-				// The engine lost the document again; bring it back for
-				// the other peers.
-				d.recover(&out)
-			}
 		case errors.Is(err, crdt.ErrBadMessage), errors.Is(err, crdt.ErrTooLarge):
 			d.log.Info("rejecting sync message", "peer", cl.peerID, "err", err)
 			cl.fail(CloseBadSyncMessage, truncate("invalid sync message: "+err.Error(), 120))
+		case errors.Is(err, crdt.ErrCrashed), errors.Is(err, crdt.ErrNotOpen):
+			// Innocent, but the engine kept failing under other peers.
+			d.log.Warn("engine kept failing; asking peer to reconnect", "peer", cl.peerID)
+			cl.fail(CloseInternal, "engine restarting; reconnect")
 		default:
 			d.log.Error("sync failed", "peer", cl.peerID, "err", err)
 			cl.fail(CloseInternal, "internal error")
@@ -372,17 +376,19 @@ func (d *document) syncFrame(cl *Client, data []byte) outMsg {
 
 // recover reloads the document from storage after the engine lost it and
 // restarts every peer's sync state; with out non-nil it appends a fresh
-// sync message for each peer so they all resync.
-func (d *document) recover(out *[]outMsg) error {
+// sync message for each peer so they all resync. It returns the bytes the
+// document was loaded from.
+func (d *document) recover(out *[]outMsg) ([]byte, error) {
 	d.loaded = false
 	d.snapSize, d.incSize = 0, 0
-	if err := d.load(); err != nil {
+	data, err := d.load()
+	if err != nil {
 		d.broken = err
 		d.log.Error("document cannot be reloaded", "err", err)
 		for cl := range d.peers {
 			cl.fail(CloseInternal, "document unavailable after an engine failure")
 		}
-		return err
+		return nil, err
 	}
 	keys := make([]string, 0, len(d.peers))
 	for cl := range d.peers {
@@ -392,20 +398,20 @@ func (d *document) recover(out *[]outMsg) error {
 		keys = append(keys, cl.key)
 	}
 	if out == nil {
-		return nil
+		return data, nil
 	}
 	ctx, cancel := ctxTimeout()
 	msgs, err := d.m.cfg.Engine.Generate(ctx, d.id, keys)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, o := range msgs {
 		if p := d.byKey[o.Peer]; p != nil {
 			*out = append(*out, d.syncFrame(p.cl, o.Msg))
 		}
 	}
-	return nil
+	return data, nil
 }
 
 func (d *document) ephemeral(ev event, out []outMsg) []outMsg {
@@ -463,6 +469,11 @@ func (d *document) maybeCompact() {
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	snap, err := d.m.cfg.Engine.Save(ctx, d.id)
+	if errors.Is(err, crdt.ErrNotOpen) {
+		// Its worker restarted; reload on the next event.
+		d.loaded = false
+		return
+	}
 	if err != nil {
 		d.log.Warn("compaction: save failed", "err", err)
 		return

@@ -1,0 +1,67 @@
+# weft — see README.md. Knobs: PKG (Go packages), T (test name regexp),
+# FUZZTIME, ADDR, DATA.
+GO       ?= go
+PKG      ?= ./...
+T        ?= .
+FUZZTIME ?= 30s
+ADDR     ?= localhost:8080
+DATA     ?= ./data
+BIN      := bin/weft
+UI_DEPS  := editor-web/node_modules/.package-lock.json
+E2E_DEPS := testdata/e2e/node_modules/.package-lock.json
+
+.PHONY: all run build ui test test-go test-e2e test-ui lint fmt fuzz bench clean
+
+all: build
+
+## run: build everything and start one node on the embedded default
+run: build
+	./$(BIN) serve --addr $(ADDR) --data $(DATA)
+
+## build: the editor bundle, then the single weft binary that embeds it
+build: ui
+	$(GO) build -o $(BIN) ./cmd/weft
+
+$(UI_DEPS): editor-web/package-lock.json
+	cd editor-web && npm ci --no-audit --no-fund
+	@touch $@
+
+$(E2E_DEPS): testdata/e2e/package-lock.json
+	cd testdata/e2e && npm ci --no-audit --no-fund
+	@touch $@
+
+## ui: build the browser editor into editor-web/dist
+ui: $(UI_DEPS)
+	cd editor-web && npm run build
+
+## test: every test — Go (with -race), the protocol end-to-end suite with
+## real automerge-repo clients, and the editor's unit and browser tests
+test: build test-go test-e2e test-ui
+
+test-go:
+	$(GO) test -race -count=1 -run '$(T)' $(PKG)
+
+test-e2e: build $(E2E_DEPS)
+	cd testdata/e2e && WEFT_BIN=$(abspath $(BIN)) npm test
+
+test-ui: build
+	cd editor-web && npm run test:unit && WEFT_BIN=$(abspath $(BIN)) npm run test:e2e
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## fuzz: the wire decoder and sync messages reaching a worker
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./session
+	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(FUZZTIME) ./crdt
+
+## bench: Go benchmarks (figures go in closing notes, not in timed tests)
+bench:
+	$(GO) test -run '^$$' -bench '$(T)' -benchmem $(PKG)
+
+clean:
+	rm -rf bin editor-web/dist/assets editor-web/dist/*.html editor-web/dist/*.js

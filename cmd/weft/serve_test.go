@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage"
+)
+
+func TestHealthReadyMetricsAndUpgradeOnAnyPath(t *testing.T) {
+	s := startServer(t, "")
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/"} {
+		if code, body := httpGet(t, s.url+p); code != http.StatusOK {
+			t.Errorf("GET %s = %d %s", p, code, body)
+		}
+	}
+	if code, body := httpGet(t, s.url+"/no/such/page"); code != http.StatusNotFound || !strings.Contains(body, `"error"`) {
+		t.Errorf("unknown path: %d %s", code, body)
+	}
+	a := dial(t, s, "peer-a", dialOpts{path: "/some/deep/path"})
+	doc := crdt.NewDocumentID()
+	if err := a.edit(doc, 0, 0, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	b := dial(t, s, "peer-b", dialOpts{path: "/sync"})
+	if err := b.open(doc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b to see a's text", func() bool { return b.text(doc) == "hi" })
+}
+
+func TestFlagsAndDataDirectoryLock(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "--log-format", "xml"}, &out, &errb); err == nil {
+		t.Fatal("bad --log-format accepted")
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &errb); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	s := startServer(t, "")
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", s.data}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "another weft") {
+		t.Fatalf("second server on the same data directory: %v", err)
+	}
+}
+
+// Shutdown flushes everything: a restarted server has every edit.
+func TestShutdownAndRestartKeepEdits(t *testing.T) {
+	s := startServer(t, "")
+	a := dial(t, s, "peer-a", dialOpts{})
+	doc := crdt.NewDocumentID()
+	want := ""
+	for i := 0; i < 50; i++ {
+		w := fmt.Sprintf("w%d ", i)
+		if err := a.edit(doc, len(want), 0, w); err != nil {
+			t.Fatal(err)
+		}
+		want += w
+	}
+	b := dial(t, s, "peer-b", dialOpts{})
+	b.open(doc)
+	eventually(t, 10*time.Second, "b to converge", func() bool { return b.text(doc) == want })
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client not closed at shutdown")
+	}
+	if !strings.Contains(fmt.Sprint(a.closeErr), fmt.Sprint(session.CloseShutdown)) {
+		t.Errorf("close error %v, want code %d", a.closeErr, session.CloseShutdown)
+	}
+	s2 := startServer(t, s.data)
+	c := dial(t, s2, "peer-c", dialOpts{})
+	c.open(doc)
+	eventually(t, 10*time.Second, "c to load the document after restart", func() bool { return c.text(doc) == want })
+}
+
+// A few thousand mutated sync messages into a running server while two
+// clients edit another document on the same worker: the server keeps
+// answering, the other document keeps syncing, nothing accepted is lost.
+func TestStressMutatedSyncMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stress test")
+	}
+	s := startServer(t, "", "--workers", "1")
+	doc := crdt.NewDocumentID()
+	a := dial(t, s, "peer-a", dialOpts{})
+	b := dial(t, s, "peer-b", dialOpts{})
+	if err := a.edit(doc, 0, 0, "start"); err != nil {
+		t.Fatal(err)
+	}
+	b.open(doc)
+	eventually(t, 5*time.Second, "b to see the start", func() bool { return b.text(doc) == "start" })
+
+	// A seed message with a change in it, to mutate.
+	seed := crdt.NewReplica()
+	seed.SpliceText("text", 0, 0, "the quick brown fox jumps over the lazy dog")
+	seedMsg, _ := seed.GenerateMessage()
+	if n, _ := crdt.MessageChanges(seedMsg); n == 0 {
+		// A fresh sync state first sends only heads; build one with changes.
+		r := crdt.NewReplica()
+		s2 := crdt.NewReplica()
+		s2.SpliceText("text", 0, 0, "the quick brown fox")
+		m1, _ := s2.GenerateMessage()
+		r.ReceiveMessage(m1)
+		m2, _ := r.GenerateMessage()
+		s2.ReceiveMessage(m2)
+		seedMsg, _ = s2.GenerateMessage()
+	}
+	if n, _ := crdt.MessageChanges(seedMsg); n == 0 {
+		t.Fatal("seed message carries no change")
+	}
+
+	var stopEdits atomic.Bool
+	editsDone := make(chan string)
+	go func() {
+		text := "start"
+		for i := 0; !stopEdits.Load(); i++ {
+			w := fmt.Sprintf(" %d", i)
+			if a.edit(doc, len(text), 0, w) == nil {
+				text += w
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		editsDone <- text
+	}()
+
+	rng := rand.New(rand.NewPCG(7, 11))
+	const total = 3000
+	sent, conns := 0, 0
+	for sent < total {
+		// Each attacker connection comes from its own loopback address, so
+		// bans do not touch the honest clients on 127.0.0.1.
+		ip := fmt.Sprintf("127.0.%d.%d", 1+conns/250, 2+conns%250)
+		conns++
+		evil, err := tryDial(s, fmt.Sprintf("evil-%d", conns), dialOpts{localIP: ip})
+		if err != nil {
+			continue // refused while banned, or a worker restart in progress
+		}
+		replied := make(chan struct{}, 1)
+		evil.mu.Lock()
+		evil.onSync = func(string, []byte) {
+			select {
+			case replied <- struct{}{}:
+			default:
+			}
+		}
+		evil.mu.Unlock()
+		target := crdt.NewDocumentID()
+	attack:
+		for sent < total {
+			msg := crdt.MutateSyncMessage(rng, seedMsg)
+			sent++
+			if evil.send(session.Message{Type: session.TypeSync, SenderID: evil.peerID, DocumentID: target, Data: msg}) != nil {
+				break
+			}
+			// One message at a time: wait for the answer or the close.
+			select {
+			case <-replied:
+			case <-evil.closed:
+				break attack
+			case <-time.After(2 * time.Second):
+				break attack
+			}
+		}
+		evil.conn.Close()
+		if code, _ := httpGet(t, s.url+"/healthz"); code != http.StatusOK {
+			t.Fatalf("healthz %d after %d messages", code, sent)
+		}
+	}
+	stopEdits.Store(true)
+	want := <-editsDone
+	eventually(t, 20*time.Second, "b to converge with a after the attack", func() bool { return b.text(doc) == want })
+
+	_, metrics := httpGet(t, s.url+"/metrics")
+	restarts := metricValue(metrics, "weft_worker_restarts_total")
+	t.Logf("%d mutated messages over %d connections; worker restarts: %v", sent, conns, restarts)
+	if restarts == 0 {
+		t.Fatal("no worker crashed: the isolation path was not exercised")
+	}
+	// Nothing accepted was lost: the store has a's final heads.
+	heads := a.heads(doc)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(filepath.Join(s.data, "weft.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ch, err := st.Load(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for _, c := range append(ch.Snapshots, ch.Incrementals...) {
+		all = append(all, c...)
+	}
+	r, err := crdt.LoadReplica(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range heads {
+		if !r.Has(h) {
+			t.Fatalf("stored document lacks a's head %s", h)
+		}
+	}
+	if got, _ := r.Text("text"); got != want {
+		t.Fatalf("stored text %q, want %q", got, want)
+	}
+}
+
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			var v float64
+			fmt.Sscan(strings.TrimPrefix(line, name+" "), &v)
+			return v
+		}
+	}
+	return 0
+}

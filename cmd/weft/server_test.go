@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/session"
+)
+
+func TestMain(m *testing.M) {
+	crdt.MaybeRunWorker()
+	os.Exit(m.Run())
+}
+
+// server is a weft node running in this process on loopback.
+type server struct {
+	url  string // http://127.0.0.1:port
+	ws   string // ws://127.0.0.1:port/
+	data string
+	stop func() error
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer runs "weft serve" with args on a free port; data "" means a
+// new temporary directory.
+func startServer(t testing.TB, data string, args ...string) *server {
+	t.Helper()
+	if data == "" {
+		data = t.TempDir()
+	}
+	pr, pw := io.Pipe()
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "debug"}, args...)
+	go func() {
+		done <- run(ctx, all, pw, logs)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("server did not start: %v (%v)\n%s", err, <-done, logs.String())
+	}
+	go io.Copy(io.Discard, pr)
+	url := strings.TrimSpace(strings.TrimPrefix(line, "weft: listening on "))
+	s := &server{url: url, ws: "ws" + strings.TrimPrefix(url, "http") + "/", data: data, logs: logs}
+	var once sync.Once
+	var stopErr error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("server did not stop within 30s")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("stopping server: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log (tail):\n%s", tail(logs.String(), 4000))
+			if dir := os.Getenv("WEFT_TEST_LOGS"); dir != "" {
+				name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".log")
+				os.WriteFile(name, []byte(logs.String()), 0o644)
+				t.Logf("full server log: %s", name)
+			}
+		}
+	})
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// wsClient speaks the automerge-repo protocol with one Replica per
+// document, answering every sync message like a real Repo does.
+type wsClient struct {
+	t      testing.TB
+	conn   *websocket.Conn
+	peerID string
+
+	mu       sync.Mutex
+	docs     map[string]*crdt.Replica
+	onSync   func(doc string, msg []byte) // optional, called under mu
+	got      chan session.Message         // non-sync frames
+	closed   chan struct{}
+	closeErr error
+}
+
+type dialOpts struct {
+	localIP string // source address on loopback (127.0.0.x)
+	path    string
+}
+
+func dial(t testing.TB, s *server, peerID string, o dialOpts) *wsClient {
+	t.Helper()
+	c, err := tryDial(s, peerID, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.conn.Close() })
+	return c
+}
+
+func tryDial(s *server, peerID string, o dialOpts) (*wsClient, error) {
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	if o.localIP != "" {
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(o.localIP)}}
+		d.NetDialContext = nd.DialContext
+	}
+	conn, _, err := d.Dial(s.ws+strings.TrimPrefix(o.path, "/"), nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &wsClient{conn: conn, peerID: peerID, docs: map[string]*crdt.Replica{},
+		got: make(chan session.Message, 1024), closed: make(chan struct{})}
+	if err := c.send(session.Message{Type: session.TypeJoin, SenderID: peerID,
+		PeerMetadata: &session.PeerMetadata{IsEphemeral: true}, SupportedProtocolVersions: []string{"1"}}); err != nil {
+		return nil, err
+	}
+	_, frame, err := conn.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("reading peer: %w", err)
+	}
+	if m, err := session.Decode(frame); err != nil || m.Type != session.TypePeer {
+		return nil, fmt.Errorf("expected peer, got %+v %v", m, err)
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+func (c *wsClient) send(m session.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn.WriteMessage(websocket.BinaryMessage, session.Encode(m))
+}
+
+func (c *wsClient) sendRaw(b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn.WriteMessage(websocket.BinaryMessage, b)
+}
+
+func (c *wsClient) readLoop() {
+	defer close(c.closed)
+	for {
+		_, frame, err := c.conn.ReadMessage()
+		if err != nil {
+			c.closeErr = err
+			return
+		}
+		m, err := session.Decode(frame)
+		if err != nil {
+			continue
+		}
+		if m.Type != session.TypeSync {
+			select {
+			case c.got <- m:
+			default:
+			}
+			continue
+		}
+		c.mu.Lock()
+		r := c.docs[m.DocumentID]
+		if r == nil {
+			r = crdt.NewReplica()
+			c.docs[m.DocumentID] = r
+		}
+		if err := r.ReceiveMessage(m.Data); err == nil {
+			if c.onSync != nil {
+				c.onSync(m.DocumentID, m.Data)
+			}
+			if reply, ok := r.GenerateMessage(); ok {
+				c.conn.WriteMessage(websocket.BinaryMessage, session.Encode(session.Message{
+					Type: session.TypeSync, SenderID: c.peerID, TargetID: m.SenderID, DocumentID: m.DocumentID, Data: reply}))
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// edit splices text into a document and syncs it to the server.
+func (c *wsClient) edit(doc string, pos, del int, s string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.docs[doc]
+	if r == nil {
+		r = crdt.NewReplica()
+		c.docs[doc] = r
+	}
+	if err := r.SpliceText("text", pos, del, s); err != nil {
+		return err
+	}
+	return c.flush(doc, session.TypeSync)
+}
+
+// open asks the server for a document (a "request", as repo.find does).
+func (c *wsClient) open(doc string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.docs[doc] == nil {
+		c.docs[doc] = crdt.NewReplica()
+	}
+	return c.flush(doc, session.TypeRequest)
+}
+
+func (c *wsClient) flush(doc, typ string) error {
+	msg, ok := c.docs[doc].GenerateMessage()
+	if !ok {
+		return nil
+	}
+	return c.conn.WriteMessage(websocket.BinaryMessage, session.Encode(session.Message{
+		Type: typ, SenderID: c.peerID, DocumentID: doc, Data: msg}))
+}
+
+func (c *wsClient) text(doc string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.docs[doc]
+	if r == nil {
+		return ""
+	}
+	s, _ := r.Text("text")
+	return s
+}
+
+func (c *wsClient) heads(doc string) crdt.Heads {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.docs[doc]; r != nil {
+		return r.Heads()
+	}
+	return nil
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func httpGet(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,199 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/session"
+)
+
+// changeCarryingMessage returns a real sync message that carries the
+// changes of a small document: the third message of a sync with an
+// empty peer.
+func changeCarryingMessage(t *testing.T) []byte {
+	t.Helper()
+	src := newText(t, "the quick brown fox")
+	if err := src.SpliceText("text", 4, 5, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	dst := crdt.NewReplica()
+	for range 5 {
+		msg, ok := src.GenerateMessage()
+		if !ok {
+			break
+		}
+		if n, _ := crdt.MessageChanges(msg); n > 0 {
+			return msg
+		}
+		if err := dst.ReceiveMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+		if reply, ok := dst.GenerateMessage(); ok {
+			if err := src.ReceiveMessage(reply); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Fatal("no sync message with changes")
+	return nil
+}
+
+// crashingMessages mutates a valid message until it finds want messages
+// that abort automerge-rs, trying each in a scratch worker pool.
+func crashingMessages(t *testing.T, want int) [][]byte {
+	t.Helper()
+	valid := changeCarryingMessage(t)
+	scratch, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scratch.Shutdown()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 11))
+	var found [][]byte
+	tried := 0
+	for ; tried < 20000 && len(found) < want; tried++ {
+		msg := crdt.MutateSyncMessage(rng, valid)
+		if _, err := scratch.Open(ctx, "scratch", nil); err != nil {
+			t.Fatalf("scratch open: %v", err)
+		}
+		_, err := scratch.Receive(ctx, crdt.Receive{Doc: "scratch", Peer: "evil", Msg: msg})
+		if errors.Is(err, crdt.ErrCrashed) {
+			found = append(found, msg)
+		}
+	}
+	// Let the last crashed worker restart before shutting the pool down.
+	eventually(t, "scratch worker back", func() error {
+		_, err := scratch.Open(ctx, "scratch", nil)
+		return err
+	})
+	if len(found) < want {
+		t.Fatalf("only %d of %d crafted messages crashed automerge in %d tries", len(found), want, tried)
+	}
+	t.Logf("%d crashing messages among %d crafted", len(found), tried)
+	return found
+}
+
+func TestCrashIsolation(t *testing.T) {
+	const strikes = 2
+	bombs := crashingMessages(t, strikes)
+
+	crashes := make(chan string, 64)
+	pool, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1, OnCrash: func(_ int, why string) {
+		select {
+		case crashes <- why:
+		default:
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Shutdown() }) // after the Manager's cleanup
+	e := newEnv(t, session.Config{Engine: pool, StrikeLimit: strikes, StrikeWindow: time.Minute, BanDuration: time.Minute})
+
+	join := func(id, remote string) *testClient {
+		c := e.connectFrom(id, remote, newFakeConn())
+		c.join(&session.PeerMetadata{StorageID: "storage-" + id})
+		c.expect(session.TypePeer)
+		return c
+	}
+	x := crdt.NewDocumentID()
+	a := newSyncClient(join("peer-a", "198.51.100.1"))
+	b := newSyncClient(join("peer-b", "198.51.100.2"))
+	a.open(x, newText(t, "A:"))
+	b.open(x, crdt.NewReplica())
+	converged(t, x, "A:", a, b)
+
+	// A edits X all through the attack.
+	var (
+		stop   = make(chan struct{})
+		wg     sync.WaitGroup
+		aEdits atomic.Int64
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			if a.isClosed() {
+				return
+			}
+			a.edit(x, appendText(fmt.Sprintf("%d,", i)))
+			aEdits.Add(1)
+		}
+	}()
+
+	// The attacker sends crafted sync messages for Y, reconnecting after
+	// every close, until it is banned.
+	y := crdt.NewDocumentID()
+	for i := 0; i < strikes; i++ {
+		atk := join("peer-evil", "203.0.113.66")
+		atk.send(session.Message{Type: session.TypeSync, DocumentID: y, Data: bombs[i]})
+		atk.expectClose(session.CloseBadSyncMessage)
+	}
+	atk := e.connectFrom("peer-evil", "203.0.113.66", newFakeConn())
+	atk.join(nil)
+	if m := atk.next(); m.Type != session.TypeError {
+		t.Fatalf("banned peer got %+v, want an error message", m)
+	}
+	atk.expectClose(session.CloseBanned)
+	// The ban covers its address too, under another peer id.
+	atk2 := e.connectFrom("peer-evil-2", "203.0.113.66", newFakeConn())
+	atk2.join(nil)
+	atk2.expectClose(session.CloseBanned)
+
+	select {
+	case why := <-crashes:
+		t.Logf("worker died: %.200s", why)
+	default:
+		t.Fatal("the crafted messages did not crash the worker")
+	}
+	close(stop)
+	wg.Wait()
+	if a.isClosed() || b.isClosed() {
+		ca, ra := a.conn.closeCode()
+		cb, rb := b.conn.closeCode()
+		t.Fatalf("innocent peers closed: a %d %q, b %d %q", ca, ra, cb, rb)
+	}
+	t.Logf("A made %d edits during the attack", aEdits.Load())
+
+	// X keeps syncing: A's edits, during and after the attack, reach B.
+	a.edit(x, appendText("after"))
+	want := a.text(x)
+	converged(t, x, want, a, b)
+	if acked := a.ackedHeads(x); !acked.Equal(a.heads(x)) {
+		t.Fatalf("server acknowledged %v, A has %v", acked, a.heads(x))
+	}
+	acked := a.everAcked(x)
+
+	e.shutdown()
+	stored := storedReplica(t, e.store, x)
+	if stored == nil {
+		t.Fatal("X not stored")
+	}
+	for _, h := range acked {
+		if !stored.Has(h) {
+			t.Fatalf("head %s, once advertised to A, is not in the store", h)
+		}
+	}
+	t.Logf("%d heads advertised to A over the test, all stored", len(acked))
+	if txt, _ := stored.Text("text"); txt != want {
+		t.Fatalf("stored text %q, want %q", txt, want)
+	}
+	if ok, _ := e.store.Exists(y); ok {
+		if r := storedReplica(t, e.store, y); r != nil && len(r.Heads()) > 0 {
+			t.Fatalf("crashing messages left changes in Y: %v", r.Heads())
+		}
+	}
+}

@@ -1,0 +1,83 @@
+// Package session speaks the automerge-repo WebSocket protocol (PROTOCOL.md §3–§4) on behalf
+// of weft: it answers join, runs the per-peer Automerge sync of every document a client
+// opens, relays ephemeral messages, and persists every change before anything that reflects
+// it leaves the server.
+//
+// It knows nothing of HTTP or WebSockets: the transport (melody in cmd/weft, a fake in the
+// tests) sits behind the small [Conn] interface, documents run in a [crdt.Engine], and bytes
+// go to a [storage.Store].
+//
+// # Core types
+//
+// [Manager] owns the open documents and the connected clients. [Manager.Connect] registers a
+// transport connection and returns its [Client]; [Manager.Shutdown] stops everything.
+//
+// [Client] is one connection. The transport hands it every binary frame with
+// [Client.Receive] and reports the end of the connection with [Client.Closed]. A connection
+// must send join first; after that, frames whose senderId is not the joined peer are dropped,
+// as the reference server does. A newer connection joining with the same peer id replaces the
+// older one (closed with [CloseReplaced]).
+//
+// A document (unexported) is one open Automerge document: its engine copy, the sync state of
+// each subscribed peer, and its stored chunks. A peer subscribes by sending sync or request
+// for it; it is loaded on the first such message, and unloaded once it has had no peer for
+// [Config.IdleUnload]. Ephemeral messages never open a document.
+//
+// [Message], [Encode] and [Decode] are the wire format: one CBOR map per WebSocket message,
+// decoded as cbor-x writes it (non-minimal map headers, undefined values).
+//
+// # Concurrency model
+//
+//   - [Client.Receive] and [Client.Closed] run on the transport's read goroutine, one call at
+//     a time. They decode, validate and dispatch; they never wait for a document or for
+//     storage. The peer reply to join is queued from Receive itself, before any storage I/O
+//     (clients give up after one second, PROTOCOL.md §3.7).
+//   - Each document has one goroutine that owns its engine state (the Automerge document and
+//     the per-peer sync states, which are not goroutine-safe), its peer set and its
+//     persistence. Receive reaches it only through the document's inbox. The goroutine
+//     takes queued events in batches and applies them in order.
+//   - [Conn.Send] and [Conn.Close] are called from document goroutines (sync replies, fan-out,
+//     relayed ephemera, evictions), from the read goroutine (peer, error, protocol closes),
+//     and from timers and Shutdown; a Conn must allow that. Send must not block: a failed Send
+//     closes the connection with [CloseSlowConsumer], because a dropped sync message would
+//     stall that peer's sync. The client reconnects and resyncs.
+//   - [Manager]'s mutex guards its maps only (documents, clients, strikes, bans); it is never
+//     held across engine, storage or transport calls, except Conn.Close in Connect after
+//     Shutdown has begun.
+//
+// # Persist before send
+//
+// A document goroutine applies a batch of sync messages, appends every change they added to
+// the store (group-committed and fsynced by storage), and only then sends the replies and the
+// fan-out to other peers. A head advertised to any client is therefore always durable: a
+// client acknowledged for an edit never loses it, even to kill -9. If the append fails,
+// nothing is sent and the document is reloaded from what is durable.
+//
+// # Engine crashes
+//
+// With a [crdt.Pool] engine, a crafted sync message can kill the worker process running a
+// document (automerge-rs aborts). The document goroutine reloads the document from storage,
+// restarts every peer's sync state, and retries the message once; a message that crashes the
+// engine again is the culprit. Its sender is closed with [CloseBadSyncMessage] and struck
+// (by peer id and by remote address); [Config.StrikeLimit] strikes within
+// [Config.StrikeWindow] refuse its joins with [CloseBanned] for [Config.BanDuration]. Other
+// documents on the dead worker reload and resync on their next message.
+//
+// # Close codes
+//
+// 4000–4499 are transient, and the client reconnects: [CloseShutdown] (server stopping),
+// [CloseSlowConsumer] (send queue full), [CloseReplaced] (newer connection with the same peer
+// id), [CloseJoinTimeout] (no join within [Config.JoinTimeout]), [CloseInternal] (the
+// document's engine or storage failed), [CloseTryAgainLater] (admission refused for now).
+// 4500–4999 mean "do not retry unchanged": [CloseProtocol] (not a protocol message, sync
+// without data), [CloseVersion] (no supported protocol version; an error message precedes
+// it), [CloseTooLarge], [CloseBanned], [CloseBadSyncMessage] (a sync message Automerge cannot
+// read or that crashed it), [CloseUnauthorized]. [CloseError] carries a code and reason.
+//
+// # Lifetime
+//
+// Shutdown closes every client with CloseShutdown, then lets every document finish its
+// queued events, save the sync states of its durable peers, compact if due and unload, and
+// waits for their goroutines. It is idempotent; Connect afterwards returns [ErrShutdown].
+// Shutdown neither stops the engine nor closes the store: the caller does, after it.
+package session
