@@ -45,6 +45,36 @@ func changeCarryingMessage(t *testing.T) []byte {
 	return nil
 }
 
+// waitWorkersUp waits until the pool's workers (and its probe worker, if
+// the Pool has one) run again after the crashes. Shutting a Pool down while
+// a worker is being restarted panics in crdt (Pool.Shutdown closes the
+// worker's up channel, then the restart loop's start closes it again).
+func waitWorkersUp(t *testing.T, pool *crdt.Pool, valid []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for {
+		_, err := pool.Open(ctx, "ready-check", nil)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Errorf("pool worker not back: %v", err)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	pool.Close(ctx, "ready-check")
+	type prober interface {
+		Probe(ctx context.Context, data, msg []byte) error
+	}
+	if p, ok := any(pool).(prober); ok {
+		if err := p.Probe(ctx, nil, valid); err != nil {
+			t.Errorf("probe worker not back: %v", err)
+		}
+	}
+}
+
 // crashingMessages mutates a valid message until it finds want messages
 // that abort automerge-rs, trying each in a scratch worker pool.
 func crashingMessages(t *testing.T, want int) [][]byte {
@@ -95,7 +125,11 @@ func TestCrashIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pool.Shutdown() }) // after the Manager's cleanup
+	valid := changeCarryingMessage(t)
+	t.Cleanup(func() { // runs after the Manager's cleanup
+		waitWorkersUp(t, pool, valid)
+		pool.Shutdown()
+	})
 	e := newEnv(t, session.Config{Engine: pool, StrikeLimit: strikes, StrikeWindow: time.Minute, BanDuration: time.Minute})
 
 	join := func(id, remote string) *testClient {
