@@ -40,6 +40,23 @@ type docState struct {
 type peerState struct {
 	ss    *automerge.SyncState
 	acked Heads // heads last acknowledged with a hand-built message
+	// theirHeads are the heads the peer has, as it last said or as our
+	// direct messages since then made them; nil while unknown.
+	theirHeads Heads
+	// direct lists heads we sent directly that the peer may still
+	// report while it catches up.
+	direct []Heads
+}
+
+const maxDirect = 256
+
+func (p *peerState) sentDirect(h Heads) bool {
+	for _, d := range p.direct {
+		if d.Equal(h) {
+			return true
+		}
+	}
+	return false
 }
 
 const maxPending = 10000
@@ -208,23 +225,57 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	res.TheirHeads = append(Heads(nil), m.heads...)
 	sortHeads(res.TheirHeads)
 
+	var chunks [][]byte
 	if !before.Equal(res.Heads) || len(m.changes) > 0 {
-		res.Changes, res.NChanges = d.collectNew(m.changes, had, pendingDeps, before, res.Heads)
+		chunks = d.collectNew(m.changes, had, pendingDeps, before, res.Heads)
+		res.Changes, res.NChanges = bytes.Join(chunks, nil), len(chunks)
 	}
 
-	if out, ok := p.ss.GenerateMessage(); ok {
-		res.Reply = out.Bytes()
-		p.acked = nil
-	} else if res.TheirHeads.Equal(res.Heads) && !p.acked.Equal(res.Heads) {
-		res.Reply = buildMessage(res.Heads, res.Heads, nil)
-		p.acked = res.Heads
+	// The live path: peers known to be in sync get acknowledgements and new
+	// changes in hand-built messages, whose cost does not grow with the
+	// history; Automerge's own GenerateMessage (which does) runs only for
+	// peers that are behind, ahead, or unknown.
+	catchingUp := len(m.changes) == 0 && len(m.need) == 0 && p.sentDirect(res.TheirHeads)
+	if !catchingUp {
+		p.theirHeads = res.TheirHeads
+		p.direct = p.direct[:0]
+	}
+	switch {
+	case catchingUp:
+	case len(m.need) == 0 && res.TheirHeads.Equal(res.Heads):
+		if !p.acked.Equal(res.Heads) {
+			res.Reply = buildMessage(res.Heads, res.Heads, nil)
+			p.acked = res.Heads
+		}
+	default:
+		if out, ok := p.ss.GenerateMessage(); ok {
+			res.Reply = out.Bytes()
+			p.acked = nil
+		} else if res.TheirHeads.Equal(res.Heads) && !p.acked.Equal(res.Heads) {
+			res.Reply = buildMessage(res.Heads, res.Heads, nil)
+			p.acked = res.Heads
+		}
 	}
 	if res.Changed() {
+		var direct []byte
 		for _, o := range r.Others {
 			if o == r.Peer {
 				continue
 			}
-			if out, ok := d.peer(o).ss.GenerateMessage(); ok {
+			q := d.peer(o)
+			if q.theirHeads != nil && q.theirHeads.Equal(before) {
+				if direct == nil {
+					direct = buildMessage(res.Heads, res.Heads, chunks)
+				}
+				res.Others = append(res.Others, Outgoing{Peer: o, Msg: direct})
+				q.theirHeads = res.Heads
+				q.acked = res.Heads
+				if len(q.direct) < maxDirect {
+					q.direct = append(q.direct, res.Heads)
+				}
+				continue
+			}
+			if out, ok := q.ss.GenerateMessage(); ok {
 				res.Others = append(res.Others, Outgoing{Peer: o, Msg: out.Bytes()})
 			}
 		}
@@ -237,8 +288,8 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 // ones, and falls back to asking Automerge for everything since the old
 // heads when it cannot prove its answer complete (that call costs time in
 // proportion to the history, so it is the exception).
-func (d *docState) collectNew(msg []rawChange, had map[Hash]bool, pendingDeps map[Hash][]Hash, before, after Heads) ([]byte, int) {
-	var out bytes.Buffer
+func (d *docState) collectNew(msg []rawChange, had map[Hash]bool, pendingDeps map[Hash][]Hash, before, after Heads) [][]byte {
+	var out [][]byte
 	added := map[Hash]bool{}
 	var deps [][]Hash
 	complete := true
@@ -253,7 +304,7 @@ func (d *docState) collectNew(msg []rawChange, had map[Hash]bool, pendingDeps ma
 		if d.has(c.hash) {
 			added[c.hash] = true
 			deps = append(deps, c.deps)
-			out.Write(c.bytes)
+			out = append(out, c.bytes)
 		} else if len(d.pending) < maxPending {
 			d.pending[c.hash] = bytes.Clone(c.bytes)
 		}
@@ -264,7 +315,7 @@ func (d *docState) collectNew(msg []rawChange, had map[Hash]bool, pendingDeps ma
 			if !added[h] {
 				added[h] = true
 				deps = append(deps, pendingDeps[h])
-				out.Write(b)
+				out = append(out, b)
 			}
 		}
 	}
@@ -285,14 +336,18 @@ func (d *docState) collectNew(msg []rawChange, had map[Hash]bool, pendingDeps ma
 		}
 	}
 	if complete {
-		return out.Bytes(), len(added)
+		return out
 	}
 	chs, err := d.doc.Changes(toAM(before)...)
 	if err != nil {
-		return out.Bytes(), len(added)
+		return out
 	}
 	clear(d.pending)
-	return automerge.SaveChanges(chs), len(chs)
+	out = out[:0]
+	for _, c := range chs {
+		out = append(out, c.Save())
+	}
+	return out
 }
 
 func toAM(hs Heads) []automerge.ChangeHash {

@@ -83,6 +83,10 @@ func BenchmarkFanout(b *testing.B) {
 	})
 	el := time.Since(start)
 	b.StopTimer()
+	_, m := httpGet(b, s.url+"/metrics")
+	if n := metricValue(m, "weft_apply_seconds_count"); n > 0 {
+		b.ReportMetric(metricValue(m, "weft_apply_seconds_sum")/n*1e6, "server-apply-µs")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(lat)
