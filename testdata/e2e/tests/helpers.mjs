@@ -1,0 +1,443 @@
+// Shared helpers of the weft end-to-end suite.
+//
+// The server under test is the built binary (WEFT_BIN, default ../../bin/weft relative to
+// testdata/e2e). Clients are unmodified @automerge/automerge-repo 2.5.6 Repos with the 2.5.6
+// WebSocket client adapter; protocol tests use a raw `ws` socket with the cbor-x encoder the
+// Repo uses (PROTOCOL.md §2).
+//
+// Importing this module registers an afterEach hook (per test file) that
+//   - prints the captured stdout/stderr of every weft process started by a test that failed, and
+//   - always shuts down the repos, kills the servers, closes raw sockets and removes temp dirs,
+// so the runner exits even when a test fails or times out.
+
+import { afterEach, after } from "node:test"
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { setTimeout as sleep } from "node:timers/promises"
+
+import { Repo } from "@automerge/automerge-repo"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { Encoder, decode } from "cbor-x"
+import WebSocket from "ws"
+
+export { sleep }
+
+const E2E_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..")
+
+/** Absolute path of the weft binary under test. */
+export const WEFT_BIN = resolve(E2E_DIR, process.env.WEFT_BIN || "../../bin/weft")
+
+const LISTEN_RE = /weft: listening on (http:\/\/[^\s]+)/
+const START_TIMEOUT_MS = 15_000
+const STOP_TIMEOUT_MS = 20_000
+
+// Resources created by the current test, released in reverse order by cleanup().
+let resources = []
+// weft processes of the current test, for the failure log dump.
+let servers = []
+
+function track(name, release) {
+  const r = { name, release }
+  resources.push(r)
+  return r
+}
+
+/**
+ * Releases everything the current test created, newest first: repos and raw sockets (made after
+ * their server) go before the servers, and temp dirs (made before) after them.
+ */
+export async function cleanup() {
+  const rs = resources.reverse()
+  resources = []
+  for (const r of rs) {
+    try {
+      await r.release()
+    } catch (e) {
+      process.stderr.write(`cleanup of ${r.name} failed: ${e?.stack || e}\n`)
+    }
+  }
+}
+
+afterEach(async t => {
+  if (t.passed === false) dumpServerLogs(t.name)
+  servers = []
+  await cleanup()
+})
+after(cleanup)
+
+function dumpServerLogs(testName) {
+  for (const s of servers) {
+    const lines = s.logText().split("\n")
+    const tail = lines.length > 400 ? ["… (" + (lines.length - 400) + " earlier lines)", ...lines.slice(-400)] : lines
+    process.stderr.write(
+      `\n----- weft #${s.index} (${s.argsText}) log for failed test "${testName}" -----\n` +
+        tail.join("\n") +
+        `\n----- end of weft #${s.index} log (exit: ${s.exitText()}) -----\n`
+    )
+  }
+}
+
+/** A fresh temporary directory, removed after the test. */
+export async function tempDir(prefix = "weft-e2e-") {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  track(`temp dir ${dir}`, () => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+let serverCount = 0
+
+/**
+ * Starts `weft serve --addr 127.0.0.1:0 --data DIR` (or the given --addr inside args) and waits
+ * for its "weft: listening on http://HOST:PORT" line.
+ *
+ * Returns { url, wsUrl, port, addr, proc, dataDir, exited, logText(), stop(signal), kill9() }.
+ *   stop(signal = "SIGTERM") resolves to { code, signal } once the process has exited.
+ *   kill9() sends SIGKILL and resolves once the process has exited.
+ *   exited is a promise of { code, signal }.
+ */
+export async function startWeft({ dataDir, args = [], addr } = {}) {
+  if (!existsSync(WEFT_BIN)) {
+    throw new Error(
+      `weft binary not found at ${WEFT_BIN}: build it (make build) or set WEFT_BIN to its path`
+    )
+  }
+  if (!dataDir) dataDir = await tempDir("weft-data-")
+  const hasAddr = args.includes("--addr")
+  const argv = [
+    "serve",
+    ...(hasAddr ? [] : ["--addr", addr ?? "127.0.0.1:0"]),
+    "--data",
+    dataDir,
+    "--log-level",
+    "debug",
+    ...args,
+  ]
+  const index = ++serverCount
+  const chunks = []
+  const proc = spawn(WEFT_BIN, argv, { stdio: ["ignore", "pipe", "pipe"] })
+  let exitInfo = null
+  const exited = new Promise(res => {
+    proc.on("exit", (code, signal) => {
+      exitInfo = { code, signal }
+      res(exitInfo)
+    })
+  })
+  const spawnError = new Promise((_, rej) => proc.on("error", rej))
+  spawnError.catch(() => {})
+
+  const server = {
+    index,
+    argsText: argv.join(" "),
+    proc,
+    dataDir,
+    exited,
+    logText: () => Buffer.concat(chunks).toString("utf8"),
+    exitText: () => (exitInfo ? JSON.stringify(exitInfo) : "still running"),
+  }
+  servers.push(server)
+
+  let stdoutBuf = ""
+  const listening = new Promise((res, rej) => {
+    proc.stdout.on("data", d => {
+      chunks.push(Buffer.from(d))
+      stdoutBuf += d.toString("utf8")
+      const m = LISTEN_RE.exec(stdoutBuf)
+      if (m) res(m[1])
+    })
+    exited.then(e =>
+      rej(new Error(`weft exited before listening (${JSON.stringify(e)}):\n${server.logText()}`))
+    )
+  })
+  proc.stderr.on("data", d => chunks.push(Buffer.from(d)))
+
+  const stop = async (signal = "SIGTERM", timeout = STOP_TIMEOUT_MS) => {
+    if (exitInfo) return exitInfo
+    proc.kill(signal)
+    const res = await Promise.race([exited, sleep(timeout, null)])
+    if (res === null) {
+      proc.kill("SIGKILL")
+      await exited
+      throw new Error(`weft did not exit within ${timeout} ms of ${signal}`)
+    }
+    return res
+  }
+  server.stop = stop
+  server.kill9 = () => stop("SIGKILL")
+  track(`weft #${index}`, async () => {
+    if (!exitInfo) {
+      proc.kill("SIGKILL")
+      await exited
+    }
+  })
+
+  let timer
+  const url = await Promise.race([
+    listening,
+    spawnError,
+    new Promise((_, rej) => {
+      timer = setTimeout(
+        () =>
+          rej(
+            new Error(
+              `weft did not print "weft: listening on http://…" within ${START_TIMEOUT_MS} ms:\n${server.logText()}`
+            )
+          ),
+        START_TIMEOUT_MS
+      )
+    }),
+  ]).finally(() => clearTimeout(timer))
+
+  const u = new URL(url)
+  server.url = url.replace(/\/$/, "")
+  server.port = Number(u.port)
+  server.addr = `${u.hostname}:${u.port}`
+  server.wsUrl = `ws://${u.host}/`
+  return server
+}
+
+/** An in-memory automerge-repo storage adapter (a real adapter, kept in this process). */
+export class MemoryStorageAdapter {
+  #data = new Map()
+  #k = key => key.join("\u0000")
+  async load(key) {
+    return this.#data.get(this.#k(key))
+  }
+  async save(key, data) {
+    this.#data.set(this.#k(key), data)
+  }
+  async remove(key) {
+    this.#data.delete(this.#k(key))
+  }
+  async loadRange(prefix) {
+    const p = this.#k(prefix)
+    const out = []
+    for (const [k, data] of this.#data)
+      if (k === p || k.startsWith(p + "\u0000")) out.push({ key: k.split("\u0000"), data })
+    return out
+  }
+  async removeRange(prefix) {
+    for (const { key } of await this.loadRange(prefix)) this.#data.delete(this.#k(key))
+  }
+}
+
+/**
+ * A Repo connected to wsUrl through the 2.5.6 WebSocketClientAdapter (retry every 5 s).
+ * No storage unless `storage: true` (then an in-memory adapter, so the client has a storageId
+ * and joins with isEphemeral: false). Shut down after the test.
+ */
+export function newRepo(wsUrl, { storage = false, peerId, network = true } = {}) {
+  const adapter = new WebSocketClientAdapter(wsUrl)
+  const repo = new Repo({
+    network: network ? [adapter] : [],
+    storage: storage ? new MemoryStorageAdapter() : undefined,
+    peerId,
+  })
+  repo.adapter = adapter
+  track(`repo ${repo.peerId}`, () => shutdownRepo(repo))
+  return repo
+}
+
+/** Connects a Repo created with `network: false` later (a client coming online). */
+export function connectRepo(repo) {
+  repo.networkSubsystem.addNetworkAdapter(repo.adapter)
+}
+
+async function shutdownRepo(repo) {
+  const adapter = repo.adapter
+  // 2.5.6: onClose schedules `setTimeout(connect, retryInterval)` that disconnect() does not
+  // cancel; make later reconnect attempts no-ops so the test process can exit.
+  if (adapter) {
+    adapter.connect = () => {}
+    if (!adapter.socket) return // never connected, or already disconnected
+    // disconnect() removes the adapter's listeners and then closes the socket; closing a socket
+    // that is still CONNECTING makes `ws` emit "error", which must not become an uncaught exception.
+    adapter.socket.on?.("error", () => {})
+  }
+  await withTimeout(repo.shutdown(), 5000, "repo.shutdown()")
+}
+
+/** Resolves once the repo's adapter has received the server's `peer` message. */
+export async function connected(repo, timeout = 10_000) {
+  return eventually(
+    () => {
+      assert.ok(repo.peers.length > 0, `repo ${repo.peerId} has no peer yet`)
+      return repo.peers[0]
+    },
+    { timeout, message: `repo ${repo.peerId} did not connect` }
+  )
+}
+
+/**
+ * Polls fn (sync or async) until it does not throw; returns its value. On timeout, throws the
+ * last error (with a note of how long it waited).
+ */
+export async function eventually(fn, { timeout = 10_000, interval = 50, message } = {}) {
+  const deadline = Date.now() + timeout
+  let lastErr
+  for (;;) {
+    try {
+      return await fn()
+    } catch (e) {
+      lastErr = e
+    }
+    if (Date.now() >= deadline) break
+    await sleep(interval)
+  }
+  const note = `${message ? message + ": " : ""}still failing after ${timeout} ms`
+  if (lastErr instanceof Error) {
+    lastErr.message = `${note}: ${lastErr.message}`
+    throw lastErr
+  }
+  throw new Error(`${note}: ${String(lastErr)}`)
+}
+
+/** Rejects with a clear error if p does not settle within ms. */
+export async function withTimeout(p, ms, what) {
+  let timer
+  try {
+    return await Promise.race([
+      p,
+      new Promise((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`${what} did not settle within ${ms} ms`)), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Plain JSON value of an automerge document (Counters become numbers, Text strings). */
+export function plain(doc) {
+  return JSON.parse(JSON.stringify(doc))
+}
+
+/** Heads of a handle, sorted, for comparisons. */
+export function sortedHeads(handle) {
+  return [...handle.heads()].sort()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw protocol client
+
+/** The encoder automerge-repo uses (src/helpers/cbor.ts). */
+export const encoder = new Encoder({ tagUint8Array: false, useRecords: false })
+export const encode = v => encoder.encode(v)
+export { decode }
+
+/**
+ * A raw WebSocket to the server, recording every message (CBOR-decoded when possible) and the
+ * close event. Closed after the test.
+ */
+export async function rawSocket(wsUrl, { timeout = 5000 } = {}) {
+  const ws = new WebSocket(wsUrl)
+  ws.binaryType = "nodebuffer"
+  const messages = []
+  const closed = new Promise(res =>
+    ws.on("close", (code, reason) => res({ code, reason: reason.toString("utf8") }))
+  )
+  ws.on("message", (data, isBinary) => {
+    let value
+    try {
+      value = decode(data)
+    } catch (e) {
+      value = { $undecodable: Buffer.from(data).toString("hex"), error: String(e) }
+    }
+    messages.push({ isBinary, value })
+  })
+  ws.on("error", () => {}) // the close event carries what the tests need
+  track("raw socket", () => {
+    if (ws.readyState !== WebSocket.CLOSED) ws.terminate()
+  })
+  await withTimeout(
+    new Promise((res, rej) => {
+      ws.once("open", res)
+      ws.once("unexpected-response", (_req, r) => rej(new Error(`upgrade refused: HTTP ${r.statusCode}`)))
+      ws.once("error", rej)
+    }),
+    timeout,
+    `WebSocket open of ${wsUrl}`
+  )
+  let closeInfo = null
+  closed.then(c => (closeInfo = c))
+  return {
+    ws,
+    messages,
+    closed,
+    isClosed: () => closeInfo !== null,
+    send: value => ws.send(value instanceof Uint8Array ? value : encode(value)),
+    /** Waits for a message matching pred (default: any), among those already received too. */
+    next: (pred = () => true, ms = 5000) =>
+      eventually(
+        () => {
+          const m = messages.find(m => pred(m.value))
+          assert.ok(m, `no matching message; got ${JSON.stringify(messages.map(m => m.value?.type))}`)
+          return m.value
+        },
+        { timeout: ms, interval: 10 }
+      ),
+  }
+}
+
+/** A join message as the 2.5.6 client sends it (PROTOCOL.md §3.1). */
+export function joinMessage(senderId, { versions = ["1"], storageId, isEphemeral = true } = {}) {
+  return {
+    type: "join",
+    senderId,
+    peerMetadata: { storageId, isEphemeral },
+    supportedProtocolVersions: versions,
+  }
+}
+
+/** A random peer id in the 2.5.6 default form. */
+export function randomPeerId() {
+  return "peer-" + Math.random().toString(36).slice(4)
+}
+
+/** HTTP GET status of url. */
+export async function httpStatus(url) {
+  const res = await fetch(url)
+  await res.arrayBuffer()
+  return res.status
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server acknowledgement, as a 2.5.6 client sees it
+
+/**
+ * The storageId the server announced in its `peer` message (PROTOCOL.md §3.2), as the client's
+ * Repo recorded it.
+ */
+export function serverStorageId(repo) {
+  const serverPeerId = repo.peers[0]
+  assert.ok(serverPeerId, `repo ${repo.peerId} is not connected to the server`)
+  const storageId = repo.getStorageIdOfPeer(serverPeerId)
+  assert.ok(
+    storageId,
+    `the server's peer message carried no peerMetadata.storageId (metadata: ${JSON.stringify(
+      repo.peerMetadataByPeerId[serverPeerId]
+    )})`
+  )
+  return storageId
+}
+
+/**
+ * Waits until the server has acknowledged the handle's current heads: the client's sync state
+ * for the server (DocHandle.getSyncInfo(serverStorageId), fed by the server's `sync` replies)
+ * reports exactly the handle's heads. This is what sync indicators in apps show as "saved".
+ */
+export async function uploaded(repo, handle, timeout = 10_000) {
+  return eventually(
+    () => {
+      const storageId = serverStorageId(repo)
+      const info = handle.getSyncInfo(storageId)
+      assert.ok(info, "no sync info from the server yet")
+      assert.deepEqual([...info.lastHeads].sort(), sortedHeads(handle), "server heads differ")
+    },
+    { timeout, message: `server did not acknowledge ${handle.url}` }
+  )
+}
