@@ -46,13 +46,23 @@ type peerState struct {
 	// direct lists heads we sent directly that the peer may still
 	// report while it catches up.
 	direct []Heads
+	// live: the peer was confirmed in sync, and its messages are applied
+	// without Automerge's sync state (whose receive cost grows with the
+	// history); shared are the heads last confirmed on both sides.
+	live   bool
+	shared Heads
 }
 
-const maxDirect = 256
+// maxDirect bounds the heads remembered per peer; a peer that lags further
+// behind than this overflows its send queue and is disconnected anyway.
+const maxDirect = 8192
 
-func (p *peerState) sentDirect(h Heads) bool {
-	for _, d := range p.direct {
+// ackDirect reports whether h is heads we sent directly, forgetting those
+// entries up to it: the peer acknowledges them in order.
+func (p *peerState) ackDirect(h Heads) bool {
+	for i, d := range p.direct {
 		if d.Equal(h) {
+			p.direct = p.direct[i+1:]
 			return true
 		}
 	}
@@ -218,8 +228,20 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	}
 
 	p := d.peer(r.Peer)
-	if _, err := p.ss.ReceiveMessage(r.Msg); err != nil {
-		return res, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	if !d.applyLive(p, m, had) {
+		if p.live {
+			// Our sync state for this peer went stale on the live path;
+			// restart it from the heads we know we share.
+			p.live = false
+			if ss, err := automerge.LoadSyncState(d.doc, encodeSyncState(p.shared)); err == nil {
+				p.ss = ss
+			} else {
+				p.ss = automerge.NewSyncState(d.doc)
+			}
+		}
+		if _, err := p.ss.ReceiveMessage(r.Msg); err != nil {
+			return res, fmt.Errorf("%w: %v", ErrBadMessage, err)
+		}
 	}
 	res.Heads = heads(d.doc)
 	res.TheirHeads = append(Heads(nil), m.heads...)
@@ -235,10 +257,15 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	// changes in hand-built messages, whose cost does not grow with the
 	// history; Automerge's own GenerateMessage (which does) runs only for
 	// peers that are behind, ahead, or unknown.
-	catchingUp := len(m.changes) == 0 && len(m.need) == 0 && p.sentDirect(res.TheirHeads)
+	catchingUp := len(m.changes) == 0 && len(m.need) == 0 && p.ackDirect(res.TheirHeads)
 	if !catchingUp {
 		p.theirHeads = res.TheirHeads
-		p.direct = p.direct[:0]
+		p.direct = nil
+	}
+	if res.TheirHeads.Equal(res.Heads) {
+		// Confirmed in sync: from now on this peer takes the live path.
+		p.live = true
+		p.shared = res.Heads
 	}
 	switch {
 	case catchingUp:
@@ -270,9 +297,10 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 				res.Others = append(res.Others, Outgoing{Peer: o, Msg: direct})
 				q.theirHeads = res.Heads
 				q.acked = res.Heads
-				if len(q.direct) < maxDirect {
-					q.direct = append(q.direct, res.Heads)
+				if len(q.direct) == maxDirect {
+					q.direct = q.direct[1:]
 				}
+				q.direct = append(q.direct, res.Heads)
 				continue
 			}
 			if out, ok := q.ss.GenerateMessage(); ok {
@@ -281,6 +309,53 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		}
 	}
 	return res, nil
+}
+
+// applyLive applies a message from a peer on the live path: no need, and
+// changes (if any) whose dependencies are all present or in the message.
+// It reports false when the message needs Automerge's sync machinery.
+func (d *docState) applyLive(p *peerState, m syncMessage, had map[Hash]bool) bool {
+	if !p.live || len(m.need) > 0 {
+		return false
+	}
+	inMsg := make(map[Hash]bool, len(m.changes))
+	for _, c := range m.changes {
+		if c.opaque {
+			return false
+		}
+		inMsg[c.hash] = true
+	}
+	var fresh [][]byte
+	for _, c := range m.changes {
+		for _, dep := range c.deps {
+			if !had[dep] && !inMsg[dep] {
+				return false
+			}
+		}
+		if !had[c.hash] {
+			fresh = append(fresh, c.bytes)
+		}
+	}
+	// Their heads must be known once the changes are in, or they are
+	// ahead of us in a way only the sync protocol can resolve.
+	for _, h := range m.heads {
+		if !had[h] && !inMsg[h] && !d.has(h) {
+			return false
+		}
+	}
+	if len(fresh) > 0 {
+		if err := d.doc.LoadIncremental(bytes.Join(fresh, nil)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeSyncState(shared Heads) []byte {
+	var buf bytes.Buffer
+	buf.WriteByte(0x43)
+	putHashes(&buf, shared)
+	return buf.Bytes()
 }
 
 // collectNew returns the change chunks that the last message made part of

@@ -11,8 +11,9 @@ import (
 // in this process, so feed it only trusted bytes. Not safe for concurrent
 // use.
 type Replica struct {
-	doc *automerge.Doc
-	ss  *automerge.SyncState
+	doc   *automerge.Doc
+	ss    *automerge.SyncState
+	acked Heads
 }
 
 // NewReplica returns an empty replica.
@@ -85,8 +86,25 @@ func (r *Replica) ReceiveMessage(msg []byte) (err error) {
 	return nil
 }
 
+// Reply returns the message to send after receiving one: the next sync
+// message, or else a one-time acknowledgement of the replica's heads, as
+// current automerge cores send ("always respond at least once"), so the
+// remote learns that this replica is in sync.
+func (r *Replica) Reply() ([]byte, bool) {
+	if m, ok := r.GenerateMessage(); ok {
+		r.acked = nil
+		return m, true
+	}
+	hs := r.Heads()
+	if r.acked.Equal(hs) {
+		return nil, false
+	}
+	r.acked = hs
+	return buildMessage(hs, hs, nil), true
+}
+
 // ResetSync forgets the sync state, as a reconnecting client does.
-func (r *Replica) ResetSync() { r.ss = automerge.NewSyncState(r.doc) }
+func (r *Replica) ResetSync() { r.ss, r.acked = automerge.NewSyncState(r.doc), nil }
 
 // LastChange returns the bytes of the replica's newest change, for
 // building crafted inputs in tests.
@@ -122,3 +140,15 @@ func MessageChanges(msg []byte) (int, error) {
 	m, err := parseSyncMessage(msg)
 	return len(m.changes), err
 }
+
+// ChangeMessage returns a sync message that carries the replica's newest
+// change and its heads, the way a client that knows the server is in sync
+// sends a keystroke (for load generators).
+func (r *Replica) ChangeMessage() []byte {
+	hs := r.Heads()
+	return buildMessage(hs, hs, [][]byte{r.LastChange()})
+}
+
+// AckMessage returns the acknowledgement a peer at heads sends to say it is
+// in sync (PROTOCOL.md §8 step 8).
+func AckMessage(heads Heads) []byte { return buildMessage(heads, heads, nil) }

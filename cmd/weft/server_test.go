@@ -122,6 +122,7 @@ type wsClient struct {
 	mu       sync.Mutex
 	docs     map[string]*crdt.Replica
 	onSync   func(doc string, msg []byte) // optional, called under mu
+	light    func(m session.Message)      // optional: replaces replica handling
 	got      chan session.Message         // non-sync frames
 	closed   chan struct{}
 	closeErr error
@@ -201,6 +202,11 @@ func (c *wsClient) readLoop() {
 			continue
 		}
 		c.mu.Lock()
+		if c.light != nil {
+			c.light(m)
+			c.mu.Unlock()
+			continue
+		}
 		r := c.docs[m.DocumentID]
 		if r == nil {
 			r = crdt.NewReplica()
@@ -210,7 +216,7 @@ func (c *wsClient) readLoop() {
 			if c.onSync != nil {
 				c.onSync(m.DocumentID, m.Data)
 			}
-			if reply, ok := r.GenerateMessage(); ok {
+			if reply, ok := r.Reply(); ok {
 				c.conn.WriteMessage(websocket.BinaryMessage, session.Encode(session.Message{
 					Type: session.TypeSync, SenderID: c.peerID, TargetID: m.SenderID, DocumentID: m.DocumentID, Data: reply}))
 			}
