@@ -27,6 +27,13 @@ import (
 // and writer-to-peer latency (send to the moment a peer receives the
 // message with the change).
 func BenchmarkFanout(b *testing.B) {
+	b.Run("max", func(b *testing.B) { benchFanout(b, 0) })
+	b.Run("rate=200", func(b *testing.B) { benchFanout(b, 200) })
+}
+
+// benchFanout runs the writer as fast as it can (rate 0) or open loop at
+// rate changes/s, latency counted from the intended send time.
+func benchFanout(b *testing.B, rate float64) {
 	s := startServer(b, "", "--log-level", "warn")
 	doc := crdt.NewDocumentID()
 	w := dial(b, s, "writer", dialOpts{})
@@ -73,6 +80,11 @@ func BenchmarkFanout(b *testing.B) {
 	start := time.Now()
 	var last string
 	for i := 0; i < b.N; i++ {
+		intended := time.Now()
+		if rate > 0 {
+			intended = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			time.Sleep(time.Until(intended))
+		}
 		w.mu.Lock()
 		if err := rep.SpliceText("text", i+1, 0, "y"); err != nil {
 			b.Fatal(err)
@@ -80,7 +92,7 @@ func BenchmarkFanout(b *testing.B) {
 		msg := rep.ChangeMessage()
 		last = rep.Heads().String()
 		mu.Lock()
-		sentAt[last] = time.Now()
+		sentAt[last] = intended
 		mu.Unlock()
 		err := w.conn.WriteMessage(websocket.BinaryMessage, session.Encode(session.Message{
 			Type: session.TypeSync, SenderID: w.peerID, DocumentID: doc, Data: msg}))
