@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,10 +46,10 @@ func changeCarryingMessage(t *testing.T) []byte {
 	return nil
 }
 
-// waitWorkersUp waits until the pool's workers (and its probe worker, if
-// the Pool has one) run again after the crashes. Shutting a Pool down while
-// a worker is being restarted panics in crdt (Pool.Shutdown closes the
-// worker's up channel, then the restart loop's start closes it again).
+// waitWorkersUp waits until the pool's workers and its probe worker run
+// again after the crashes. Shutting a Pool down while a worker is being
+// restarted panics in crdt (Pool.Shutdown closes the worker's up channel,
+// then the restart loop's start closes it again).
 func waitWorkersUp(t *testing.T, pool *crdt.Pool, valid []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -65,21 +66,16 @@ func waitWorkersUp(t *testing.T, pool *crdt.Pool, valid []byte) {
 		time.Sleep(time.Millisecond)
 	}
 	pool.Close(ctx, "ready-check")
-	type prober interface {
-		Probe(ctx context.Context, data, msg []byte) error
-	}
-	if p, ok := any(pool).(prober); ok {
-		if err := p.Probe(ctx, nil, valid); err != nil {
-			t.Errorf("probe worker not back: %v", err)
-		}
+	if err := pool.Probe(ctx, nil, valid); err != nil {
+		t.Errorf("probe worker not back: %v", err)
 	}
 }
 
-// crashingMessages mutates a valid message until it finds want messages
-// that abort automerge-rs, trying each in a scratch worker pool.
-func crashingMessages(t *testing.T, want int) [][]byte {
+// craftedMessages mutates valid with crdt.MutateSyncMessage, trying each
+// mutant on an empty document in a scratch pool, until it has nCrash that
+// abort automerge-rs and nBad that it merely rejects.
+func craftedMessages(t *testing.T, valid []byte, nCrash, nBad int) (crash, bad [][]byte) {
 	t.Helper()
-	valid := changeCarryingMessage(t)
 	scratch, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -87,33 +83,32 @@ func crashingMessages(t *testing.T, want int) [][]byte {
 	defer scratch.Shutdown()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 11))
-	var found [][]byte
 	tried := 0
-	for ; tried < 20000 && len(found) < want; tried++ {
+	for ; tried < 20000 && (len(crash) < nCrash || len(bad) < nBad); tried++ {
 		msg := crdt.MutateSyncMessage(rng, valid)
 		if _, err := scratch.Open(ctx, "scratch", nil); err != nil {
 			t.Fatalf("scratch open: %v", err)
 		}
 		_, err := scratch.Receive(ctx, crdt.Receive{Doc: "scratch", Peer: "evil", Msg: msg})
-		if errors.Is(err, crdt.ErrCrashed) {
-			found = append(found, msg)
+		switch {
+		case errors.Is(err, crdt.ErrCrashed) && len(crash) < nCrash:
+			crash = append(crash, msg)
+		case errors.Is(err, crdt.ErrBadMessage) && len(bad) < nBad:
+			bad = append(bad, msg)
 		}
 	}
-	// Let the last crashed worker restart before shutting the pool down.
-	eventually(t, "scratch worker back", func() error {
-		_, err := scratch.Open(ctx, "scratch", nil)
-		return err
-	})
-	if len(found) < want {
-		t.Fatalf("only %d of %d crafted messages crashed automerge in %d tries", len(found), want, tried)
+	waitWorkersUp(t, scratch, valid)
+	if len(crash) < nCrash || len(bad) < nBad {
+		t.Fatalf("%d tries gave %d crashing and %d rejected messages; want %d and %d", tried, len(crash), len(bad), nCrash, nBad)
 	}
-	t.Logf("%d crashing messages among %d crafted", len(found), tried)
-	return found
+	t.Logf("%d crafted messages tried for %d crashing and %d rejected ones", tried, nCrash, nBad)
+	return crash, bad
 }
 
 func TestCrashIsolation(t *testing.T) {
 	const strikes = 2
-	bombs := crashingMessages(t, strikes)
+	valid := changeCarryingMessage(t)
+	bombs, rejected := craftedMessages(t, valid, strikes, 3)
 
 	crashes := make(chan string, 64)
 	pool, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1, OnCrash: func(_ int, why string) {
@@ -125,7 +120,6 @@ func TestCrashIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := changeCarryingMessage(t)
 	t.Cleanup(func() { // runs after the Manager's cleanup
 		waitWorkersUp(t, pool, valid)
 		pool.Shutdown()
@@ -169,8 +163,16 @@ func TestCrashIsolation(t *testing.T) {
 	}()
 
 	// The attacker sends crafted sync messages for Y, reconnecting after
-	// every close, until it is banned.
+	// every close. Messages Automerge merely rejects close the connection
+	// but are no strikes; those that crash the engine are, until the ban.
 	y := crdt.NewDocumentID()
+	for _, msg := range rejected {
+		atk := join("peer-evil", "203.0.113.66")
+		atk.send(session.Message{Type: session.TypeSync, DocumentID: y, Data: msg})
+		if reason := atk.expectClose(session.CloseBadSyncMessage); !strings.Contains(reason, "invalid") {
+			t.Fatalf("rejected message closed with reason %q", reason)
+		}
+	}
 	for i := 0; i < strikes; i++ {
 		atk := join("peer-evil", "203.0.113.66")
 		atk.send(session.Message{Type: session.TypeSync, DocumentID: y, Data: bombs[i]})

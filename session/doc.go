@@ -29,9 +29,10 @@
 // # Concurrency model
 //
 //   - [Client.Receive] and [Client.Closed] run on the transport's read goroutine, one call at
-//     a time. They decode, validate and dispatch; they never wait for a document or for
-//     storage. The peer reply to join is queued from Receive itself, before any storage I/O
-//     (clients give up after one second, PROTOCOL.md §3.7).
+//     a time. They decode, validate and post events to document inboxes; they do no engine
+//     or storage work (they block only while a document's inbox is full, which pushes back
+//     on that connection). The peer reply to join is queued from Receive itself, before any
+//     storage I/O (clients give up after one second, PROTOCOL.md §3.7).
 //   - Each document has one goroutine that owns its engine state (the Automerge document and
 //     the per-peer sync states, which are not goroutine-safe), its peer set and its
 //     persistence. Receive reaches it only through the document's inbox. The goroutine
@@ -50,18 +51,24 @@
 // A document goroutine applies a batch of sync messages, appends every change they added to
 // the store (group-committed and fsynced by storage), and only then sends the replies and the
 // fan-out to other peers. A head advertised to any client is therefore always durable: a
-// client acknowledged for an edit never loses it, even to kill -9. If the append fails,
-// nothing is sent and the document is reloaded from what is durable.
+// client acknowledged for an edit never loses it, even to kill -9 (unless the store runs
+// with NoSync). If the append fails, nothing is sent and the document is reloaded from what
+// is durable.
 //
 // # Engine crashes
 //
 // With a [crdt.Pool] engine, a crafted sync message can kill the worker process running a
-// document (automerge-rs aborts). The document goroutine reloads the document from storage,
-// restarts every peer's sync state, and retries the message once; a message that crashes the
-// engine again is the culprit. Its sender is closed with [CloseBadSyncMessage] and struck
-// (by peer id and by remote address); [Config.StrikeLimit] strikes within
-// [Config.StrikeWindow] refuse its joins with [CloseBanned] for [Config.BanDuration]. Other
-// documents on the dead worker reload and resync on their next message.
+// document (automerge-rs aborts), and with it every request in flight on that worker. A
+// document whose call fails with ErrCrashed or ErrNotOpen persists what its batch accepted so
+// far, reloads itself from storage, restarts every peer's sync state and sends each peer a
+// fresh sync message. If its own message was in flight at the crash, it replays that message
+// alone with [crdt.Engine.Probe] (a Pool runs probes one at a time, in a worker of their own):
+// a crash there convicts the message, an innocent one is retried. The convicted sender is
+// closed with [CloseBadSyncMessage] and struck, by peer id and by remote address;
+// [Config.StrikeLimit] strikes within [Config.StrikeWindow] refuse its joins with
+// [CloseBanned] for [Config.BanDuration]. A message Automerge merely rejects also closes with
+// CloseBadSyncMessage, without a strike. Other documents of the dead worker recover the same
+// way on their next call; their peers stay connected.
 //
 // # Close codes
 //

@@ -172,9 +172,13 @@ func (d *document) load() ([]byte, error) {
 		ctx, cancel := ctxTimeout()
 		heads, err = d.m.cfg.Engine.Open(ctx, d.id, data)
 		cancel()
-		if err == nil || !errors.Is(err, crdt.ErrCrashed) || attempt == 2 {
+		if err == nil || !errors.Is(err, crdt.ErrCrashed) || attempt == 3 {
 			break
 		}
+		// Until the pool has reaped a dead worker, calls to it fail at
+		// once (a write to a closed pipe); retrying at once would mark an
+		// innocent document broken. Give the restart a moment.
+		time.Sleep(20 * time.Millisecond << attempt)
 	}
 	if err != nil {
 		return nil, err

@@ -193,6 +193,7 @@ func TestEphemeralRelay(t *testing.T) {
 	c := newSyncClient(e.join("peer-c"))
 	bystander := newSyncClient(e.join("peer-d")) // on another document
 	a.open(doc, newText(t, "presence"))
+	converged(t, doc, "presence", a) // stored before B and C ask: no doc-unavailable
 	b.open(doc, crdt.NewReplica())
 	c.open(doc, crdt.NewReplica())
 	converged(t, doc, "presence", a, b, c)
