@@ -48,6 +48,7 @@ type Pool struct {
 	probe   *worker    // runs Probe requests, one at a time
 	probeMu sync.Mutex // serializes probes, so a crash convicts one message
 	closing atomic.Bool
+	done    chan struct{} // closed by Shutdown
 	wg      sync.WaitGroup
 }
 
@@ -71,7 +72,7 @@ type worker struct {
 
 // NewPool starts the worker processes.
 func NewPool(opts *PoolOptions) (*Pool, error) {
-	p := &Pool{}
+	p := &Pool{done: make(chan struct{})}
 	if opts != nil {
 		p.opts = *opts
 	}
@@ -138,6 +139,12 @@ func (w *worker) start() error {
 		return fmt.Errorf("crdt: starting worker %d: %w", w.idx, err)
 	}
 	w.mu.Lock()
+	if w.shutdown {
+		w.mu.Unlock()
+		cmd.Process.Kill()
+		cmd.Wait()
+		return ErrClosed
+	}
 	w.gen++
 	gen := w.gen
 	w.cmd, w.stdin, w.w = cmd, stdin, bufio.NewWriterSize(stdin, 1<<16)
@@ -225,13 +232,17 @@ func (w *worker) died(gen int, werr error) {
 	w.pool.wg.Add(1)
 	go func() {
 		defer w.pool.wg.Done()
-		for !w.pool.closing.Load() {
-			time.Sleep(delay)
-			if err := w.start(); err == nil {
+		for {
+			select {
+			case <-time.After(delay):
+			case <-w.pool.done:
 				return
-			} else {
-				w.pool.log.Error("crdt worker restart failed", "worker", w.idx, "err", err)
 			}
+			err := w.start()
+			if err == nil || errors.Is(err, ErrClosed) {
+				return
+			}
+			w.pool.log.Error("crdt worker restart failed", "worker", w.idx, "err", err)
 			delay = min(max(2*delay, 100*time.Millisecond), 5*time.Second)
 		}
 	}()
@@ -287,7 +298,16 @@ func (p *Pool) callOn(ctx context.Context, w *worker, req request) (response, er
 	}
 	w.mu.Unlock()
 	if err != nil {
-		return response{}, fmt.Errorf("%w: writing to worker %d: %v", ErrCrashed, w.idx, err)
+		// The worker is dead and not yet restarted; the request never
+		// reached it. Wait for the new process: the document is then not
+		// open there, which the caller handles by reopening it.
+		if !w.waitNewGen(ctx, gen) {
+			return response{}, fmt.Errorf("%w: writing to worker %d: %v", ErrCrashed, w.idx, err)
+		}
+		if req.Op == opOpen || req.Op == opProbe {
+			return p.callOn(ctx, w, req)
+		}
+		return response{}, fmt.Errorf("%w: %s (worker %d restarted)", ErrNotOpen, req.Doc, w.idx)
 	}
 	select {
 	case resp, ok := <-ch:
@@ -309,6 +329,29 @@ func (p *Pool) callOn(ctx context.Context, w *worker, req request) (response, er
 		delete(w.open, req.Doc)
 		w.mu.Unlock()
 		return response{}, ctx.Err()
+	}
+}
+
+// waitNewGen waits until a process newer than gen runs.
+func (w *worker) waitNewGen(ctx context.Context, gen int) bool {
+	for {
+		w.mu.Lock()
+		if w.gen != gen && w.cmd != nil {
+			w.mu.Unlock()
+			return true
+		}
+		up := w.up
+		w.mu.Unlock()
+		select {
+		case <-up:
+			if w.pool.closing.Load() {
+				return false
+			}
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Second):
+			return false
+		}
 	}
 }
 
@@ -395,6 +438,8 @@ func (p *Pool) Shutdown() error {
 		p.wg.Wait()
 		return nil
 	}
+	close(p.done)
+	var timers []*time.Timer
 	for _, w := range append(p.workers, p.probe) {
 		if w == nil {
 			continue
@@ -408,13 +453,14 @@ func (p *Pool) Shutdown() error {
 		close(w.upOnce())
 		w.mu.Unlock()
 		if cmd != nil {
-			go func() {
-				time.Sleep(5 * time.Second)
-				cmd.Process.Kill() // a worker stuck in a long call
-			}()
+			// A worker stuck in a long call is killed.
+			timers = append(timers, time.AfterFunc(5*time.Second, func() { cmd.Process.Kill() }))
 		}
 	}
 	p.wg.Wait()
+	for _, t := range timers {
+		t.Stop()
+	}
 	return nil
 }
 

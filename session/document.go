@@ -30,6 +30,10 @@ type event struct {
 // maxBatch bounds how many queued events one persist round takes.
 const maxBatch = 256
 
+// brokenRetry is how long a document that failed to load stays failed
+// before the next message tries again.
+const brokenRetry = 10 * time.Second
+
 // callTimeout bounds one engine or storage call.
 const callTimeout = 60 * time.Second
 
@@ -48,6 +52,7 @@ type document struct {
 	// goroutine-owned
 	loaded   bool
 	broken   error
+	brokenAt time.Time
 	heads    crdt.Heads
 	peers    map[*Client]*docPeer
 	byKey    map[string]*docPeer
@@ -191,10 +196,15 @@ func (d *document) load() ([]byte, error) {
 }
 
 func (d *document) process(batch []event) {
+	if d.broken != nil && time.Since(d.brokenAt) > brokenRetry {
+		// Try again: the failure may have been transient (a worker that
+		// kept dying, a disk error).
+		d.broken = nil
+	}
 	if !d.loaded && d.broken == nil {
 		d.snapSize, d.incSize = 0, 0
 		if _, err := d.load(); err != nil {
-			d.broken = err
+			d.broken, d.brokenAt = err, time.Now()
 			d.log.Error("document cannot be loaded", "err", err)
 		}
 	}
@@ -387,7 +397,7 @@ func (d *document) recover(out *[]outMsg) ([]byte, error) {
 	d.snapSize, d.incSize = 0, 0
 	data, err := d.load()
 	if err != nil {
-		d.broken = err
+		d.broken, d.brokenAt = err, time.Now()
 		d.log.Error("document cannot be reloaded", "err", err)
 		for cl := range d.peers {
 			cl.fail(CloseInternal, "document unavailable after an engine failure")

@@ -289,6 +289,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		m.mu.Lock()
+		clear(m.docs)
+		m.mu.Unlock()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
