@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"html"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/olahol/melody"
 
+	editorweb "github.com/weft-dev/weft/editor-web"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
 )
@@ -26,6 +25,8 @@ type handlerDeps struct {
 	ready   *readiness
 	metrics *metrics
 	log     *slog.Logger
+	// frameAncestors is the CSP frame-ancestors list for the editor pages.
+	frameAncestors string
 }
 
 // newHandler routes: WebSocket upgrades on any path (Node clients crash on
@@ -43,15 +44,19 @@ func newHandler(d handlerDeps) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", d.metrics.handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			writeError(w, http.StatusNotFound, "not_found", "no such page")
-			return
-		}
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		st := d.mgr.Stats()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, statusPage, html.EscapeString(d.store.StorageID()), st.Clients, st.Docs)
+		writeJSON(w, http.StatusOK, map[string]any{
+			"storageId": d.store.StorageID(), "peerId": d.mgr.PeerID(), "version": version,
+			"connections": st.Clients, "openDocuments": st.Docs, "editorBuilt": editorweb.Built(),
+		})
 	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint")
+	})
+	// Everything else is the editor: its pages, hashed assets, and
+	// index.html for app routes such as /d/<documentId>.
+	mux.Handle("/", editorweb.Handler(editorweb.Options{Logger: d.log, FrameAncestors: d.frameAncestors}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
 			upgrade(d.mel, w, r)
@@ -75,10 +80,3 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
-
-const statusPage = `<!doctype html><meta charset="utf-8"><title>weft</title>
-<body style="font-family:system-ui;max-width:40em;margin:3em auto;line-height:1.5">
-<h1>weft is running</h1>
-<p>Point an automerge-repo client's WebSocket adapter at this address.</p>
-<p>storage id <code>%s</code> · %d connections · %d open documents</p>
-<p><a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/metrics">/metrics</a></p>`

@@ -13,19 +13,29 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	editorweb "github.com/weft-dev/weft/editor-web"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
 )
 
 func TestHealthReadyMetricsAndUpgradeOnAnyPath(t *testing.T) {
 	s := startServer(t, "")
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/"} {
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/status"} {
 		if code, body := httpGet(t, s.url+p); code != http.StatusOK {
 			t.Errorf("GET %s = %d %s", p, code, body)
 		}
 	}
-	if code, body := httpGet(t, s.url+"/no/such/page"); code != http.StatusNotFound || !strings.Contains(body, `"error"`) {
-		t.Errorf("unknown path: %d %s", code, body)
+	if code, body := httpGet(t, s.url+"/api/no/such/thing"); code != http.StatusNotFound || !strings.Contains(body, `"error"`) {
+		t.Errorf("unknown API path: %d %s", code, body)
+	}
+	// The editor (or, in a binary built without it, a clear 503 page).
+	code, body := httpGet(t, s.url+"/d/"+crdt.NewDocumentID())
+	if editorweb.Built() {
+		if code != http.StatusOK || !strings.Contains(body, "<html") {
+			t.Errorf("editor route: %d %.200s", code, body)
+		}
+	} else if code != http.StatusServiceUnavailable || !strings.Contains(body, "make ui") {
+		t.Errorf("editor not built: %d %.200s", code, body)
 	}
 	a := dial(t, s, "peer-a", dialOpts{path: "/some/deep/path"})
 	doc := crdt.NewDocumentID()
