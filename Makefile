@@ -65,3 +65,31 @@ bench:
 
 clean:
 	rm -rf bin editor-web/dist/assets editor-web/dist/*.html editor-web/dist/*.js
+
+## bench-compare: the same workloads against the reference Node sync server
+## and weft (fresh process each, loopback), side by side; see
+## cmd/weft-bench/README.md. Knobs: TRACE, BENCH_CHANGES, BENCH_READERS,
+## BENCH_CONNS. The editor bundle plays no part, so only the Go binary is built.
+TRACE         ?= ../shared/data/automerge-paper.json.gz
+BENCH_CHANGES ?= 5000
+BENCH_READERS ?= 10
+BENCH_CONNS   ?= 1000
+REF_DEPS      := testdata/refserver/node_modules/.package-lock.json
+
+$(REF_DEPS): testdata/refserver/package-lock.json
+	cd testdata/refserver && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: bench-compare
+bench-compare: $(REF_DEPS)
+	$(GO) build -o $(BIN) ./cmd/weft
+	$(GO) build -o bin/weft-bench ./cmd/weft-bench
+	./bin/weft-bench --mode compare --weft-bin $(BIN) --refserver testdata/refserver --trace $(TRACE) \
+		--changes $(BENCH_CHANGES) --readers $(BENCH_READERS) --window 1000 --typing-changes 2000 --typing-rate 200 \
+		--conns $(BENCH_CONNS) --timeout 2m
+
+## cluster: a local cluster — nats-server on :4222 (built from the Go module
+## proxy) and three weft nodes on 127.0.0.1:8081-8083, data under ./data/cluster
+.PHONY: cluster
+cluster: build
+	WEFT_BIN=$(BIN) GO=$(GO) ./testdata/cluster/run.sh

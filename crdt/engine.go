@@ -50,6 +50,13 @@ type Engine interface {
 	// worker of its own, so ErrCrashed from Probe convicts msg; other
 	// errors are the message's own.
 	Probe(ctx context.Context, data, msg []byte) error
+	// Merge loads change or document chunks that another node sent into
+	// the document (duplicates are harmless; changes whose dependencies are
+	// missing wait inside Automerge) and reports, like Receive, the changes
+	// that became part of the document, its heads, the next sync message
+	// for each of m.Peers, and in Waiting how many changes still wait for
+	// dependencies (a sign that a message was lost: catch up).
+	Merge(ctx context.Context, m Merge) (Result, error)
 	// Close unloads a document.
 	Close(ctx context.Context, doc string) error
 	// Shutdown releases every document (and stops workers).
@@ -80,6 +87,17 @@ type Result struct {
 	Heads      Heads
 	TheirHeads Heads
 	Others     []Outgoing
+	// Waiting (Merge only) counts changes that wait for dependencies.
+	Waiting int
+}
+
+// Merge is a batch of chunks from another node.
+type Merge struct {
+	Doc  string
+	Data []byte
+	// Peers are the document's peers: when the chunks changed the
+	// document, each of them gets its next sync message in Result.Others.
+	Peers []string
 }
 
 // Changed reports whether the message added changes.

@@ -284,31 +284,133 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		}
 	}
 	if res.Changed() {
-		var direct []byte
-		for _, o := range r.Others {
-			if o == r.Peer {
-				continue
+		res.Others = d.fanout(before, res.Heads, chunks, r.Others, r.Peer)
+	}
+	return res, nil
+}
+
+// fanout returns the next sync message for each of peers (but skip) after
+// the document went from heads before to after by adding chunks: peers
+// known to be at before get the chunks directly, others what Automerge's
+// sync state says.
+func (d *docState) fanout(before, after Heads, chunks [][]byte, peers []string, skip string) []Outgoing {
+	var (
+		out    []Outgoing
+		direct []byte
+	)
+	for _, o := range peers {
+		if o == skip {
+			continue
+		}
+		q := d.peer(o)
+		if q.theirHeads != nil && q.theirHeads.Equal(before) {
+			if direct == nil {
+				direct = buildMessage(after, after, chunks)
 			}
-			q := d.peer(o)
-			if q.theirHeads != nil && q.theirHeads.Equal(before) {
-				if direct == nil {
-					direct = buildMessage(res.Heads, res.Heads, chunks)
-				}
-				res.Others = append(res.Others, Outgoing{Peer: o, Msg: direct})
-				q.theirHeads = res.Heads
-				q.acked = res.Heads
-				if len(q.direct) == maxDirect {
-					q.direct = q.direct[1:]
-				}
-				q.direct = append(q.direct, res.Heads)
-				continue
+			out = append(out, Outgoing{Peer: o, Msg: direct})
+			q.theirHeads = after
+			q.acked = after
+			if len(q.direct) == maxDirect {
+				q.direct = q.direct[1:]
 			}
-			if out, ok := q.ss.GenerateMessage(); ok {
-				res.Others = append(res.Others, Outgoing{Peer: o, Msg: out.Bytes()})
+			q.direct = append(q.direct, after)
+			continue
+		}
+		if m, ok := q.ss.GenerateMessage(); ok {
+			out = append(out, Outgoing{Peer: o, Msg: m.Bytes()})
+		}
+	}
+	return out
+}
+
+// Merge implements Engine.
+func (l *Local) Merge(_ context.Context, m Merge) (res Result, err error) {
+	defer catch(&err)
+	d, err := l.get(m.Doc)
+	if err != nil {
+		return res, err
+	}
+	if len(m.Data) > l.opts.MaxDocument {
+		return res, fmt.Errorf("%w: merge of %d bytes", ErrTooLarge, len(m.Data))
+	}
+	chunks, err := splitChunks(m.Data)
+	if err != nil {
+		return res, err
+	}
+	before := heads(d.doc)
+	had := map[Hash]bool{}
+	note := func(h Hash) {
+		if _, ok := had[h]; !ok {
+			had[h] = d.has(h)
+		}
+	}
+	for _, c := range chunks {
+		if c.opaque {
+			continue
+		}
+		note(c.hash)
+		for _, dep := range c.deps {
+			note(dep)
+		}
+	}
+	pendingDeps := map[Hash][]Hash{}
+	for h, b := range d.pending {
+		if c, err := parseChange(b); err == nil {
+			pendingDeps[h] = c.deps
+			for _, dep := range c.deps {
+				note(dep)
 			}
 		}
 	}
+	if len(m.Data) > 0 {
+		if err := d.doc.LoadIncremental(m.Data); err != nil {
+			return res, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	res.Heads = heads(d.doc)
+	var added [][]byte
+	if !before.Equal(res.Heads) || len(chunks) > 0 {
+		added = d.collectNew(chunks, had, pendingDeps, before, res.Heads)
+		res.Changes, res.NChanges = bytes.Join(added, nil), len(added)
+	}
+	for _, c := range chunks {
+		if !c.opaque && !d.has(c.hash) {
+			res.Waiting++
+		}
+	}
+	res.Waiting = max(res.Waiting, len(d.pending))
+	if res.Changed() {
+		res.Others = d.fanout(before, res.Heads, added, m.Peers, "")
+	}
 	return res, nil
+}
+
+// splitChunks splits concatenated Automerge chunks. Change chunks are
+// parsed (hash, deps); document and compressed chunks come back opaque.
+func splitChunks(b []byte) ([]rawChange, error) {
+	var out []rawChange
+	for len(b) > 0 {
+		if len(b) < 9 || !bytes.Equal(b[:4], chunkMagic) {
+			return nil, fmt.Errorf("%w: chunk without magic", ErrCorrupt)
+		}
+		r := &reader{b: b, off: 9}
+		r.take(r.uleb())
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, r.err)
+		}
+		chunk := b[:r.off]
+		b = b[r.off:]
+		if chunk[8] != 1 {
+			out = append(out, rawChange{opaque: true, bytes: chunk})
+			continue
+		}
+		c, err := parseChange(chunk)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // applyLive applies a message from a peer on the live path: no need, and

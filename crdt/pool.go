@@ -375,6 +375,19 @@ func (p *Pool) Receive(ctx context.Context, r Receive) (Result, error) {
 	return res, nil
 }
 
+// Merge implements Engine.
+func (p *Pool) Merge(ctx context.Context, m Merge) (Result, error) {
+	resp, err := p.call(ctx, request{Op: opMerge, Doc: m.Doc, Data: m.Data, Peers: m.Peers})
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Changes: resp.Changes, NChanges: resp.N, Heads: unpackHeads(resp.Heads), Waiting: resp.Waiting}
+	for _, o := range resp.Out {
+		res.Others = append(res.Others, Outgoing(o))
+	}
+	return res, nil
+}
+
 // Generate implements Engine.
 func (p *Pool) Generate(ctx context.Context, doc string, peers []string) ([]Outgoing, error) {
 	resp, err := p.call(ctx, request{Op: opGenerate, Doc: doc, Peers: peers})

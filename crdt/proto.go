@@ -29,6 +29,7 @@ const (
 	opHeads
 	opClose
 	opProbe
+	opMerge
 )
 
 type request struct {
@@ -58,6 +59,7 @@ type response struct {
 	Heads   []byte    `cbor:"7,keyasint,omitempty"`
 	Their   []byte    `cbor:"8,keyasint,omitempty"`
 	Out     []wireOut `cbor:"9,keyasint,omitempty"`
+	Waiting int       `cbor:"10,keyasint,omitempty"`
 }
 
 // Error kinds carried across the pipe, so sentinels survive it.

@@ -54,6 +54,14 @@ func handle(ctx context.Context, l *Local, req request) response {
 		for _, o := range res.Others {
 			resp.Out = append(resp.Out, wireOut(o))
 		}
+	case opMerge:
+		var res Result
+		res, err = l.Merge(ctx, Merge{Doc: req.Doc, Data: req.Data, Peers: req.Peers})
+		resp.Changes, resp.N, resp.Waiting = res.Changes, res.NChanges, res.Waiting
+		resp.Heads = packHeads(res.Heads)
+		for _, o := range res.Others {
+			resp.Out = append(resp.Out, wireOut(o))
+		}
 	case opGenerate:
 		var out []Outgoing
 		out, err = l.Generate(ctx, req.Doc, req.Peers)

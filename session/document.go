@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,13 +20,22 @@ const (
 	evSync evKind = iota
 	evEphemeral
 	evLeave
+	// From the Relay (other nodes); cl is nil.
+	evRelayChanges   // data: change chunks another node persisted
+	evRelayEphemeral // data: an ephemeral frame from another node
+	evCatchUp        // messages may have been lost, or a node was cut off
+	evReconnect      // the relay reconnected: catch up, then poke the others
 )
 
 type event struct {
 	kind evKind
 	cl   *Client
 	msg  Message
+	data []byte
 }
+
+// relayed reports whether the event came from another node.
+func (ev event) relayed() bool { return ev.kind >= evRelayChanges }
 
 // maxBatch bounds how many queued events one persist round takes.
 const maxBatch = 256
@@ -36,6 +46,15 @@ const brokenRetry = 10 * time.Second
 
 // callTimeout bounds one engine or storage call.
 const callTimeout = 60 * time.Second
+
+// catchUpTimeout bounds one Relay.CatchUp; gapDelay is how long merged
+// changes may wait for their dependencies before the document catches up
+// (doubling on each try while they keep waiting, up to gapMaxDelay).
+const (
+	catchUpTimeout = 10 * time.Second
+	gapDelay       = 250 * time.Millisecond
+	gapMaxDelay    = 30 * time.Second
+)
 
 // document is one open document. Its goroutine (run) owns every field
 // below "goroutine-owned"; others reach it only through inbox.
@@ -61,6 +80,33 @@ type document struct {
 	snapSize int64
 	incSize  int64
 	dirty    bool // incrementals written since the last compaction check
+
+	// relay state (goroutine-owned too); see relay.go
+	unsub   func()       // the document's relay subscription; nil when none
+	pub     bytes.Buffer // changes from local peers, published once durable
+	gap     bool         // merged changes wait for dependencies
+	gapTry  int
+	poke    bool // poke the other nodes after this batch
+	catchUp bool // catch up (once) in this batch
+}
+
+// relayHandler posts another node's messages to the document's inbox, so
+// that its goroutine stays the only owner of its state.
+type relayHandler struct{ d *document }
+
+func (h relayHandler) RelayChanges(b []byte) { h.d.postRelay(event{kind: evRelayChanges, data: b}) }
+func (h relayHandler) RelayEphemeral(b []byte) {
+	h.d.postRelay(event{kind: evRelayEphemeral, data: b})
+}
+func (h relayHandler) RelayCatchUp() { h.d.postRelay(event{kind: evCatchUp}) }
+
+func (d *document) postRelay(ev event) {
+	d.posted.Add(1)
+	select {
+	case d.inbox <- ev:
+	case <-d.done:
+		d.posted.Add(-1)
+	}
 }
 
 type docPeer struct {
@@ -95,6 +141,10 @@ func (d *document) run() {
 	defer idle.Stop()
 	quiet := time.NewTimer(time.Hour)
 	defer quiet.Stop()
+	gap := time.NewTimer(time.Hour)
+	gap.Stop()
+	defer gap.Stop()
+	gapArmed := false
 	batch := make([]event, 0, maxBatch)
 	for {
 		select {
@@ -112,9 +162,22 @@ func (d *document) run() {
 				}
 			}
 			d.process(batch)
-			idle.Reset(d.m.cfg.IdleUnload)
+			if slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() }) {
+				// Other nodes' traffic alone does not keep a document open.
+				idle.Reset(d.m.cfg.IdleUnload)
+			}
 			if d.dirty {
 				quiet.Reset(time.Second)
+			}
+			if d.gap && !gapArmed {
+				gap.Reset(min(gapDelay<<min(d.gapTry, 10), gapMaxDelay))
+				gapArmed = true
+			}
+		case <-gap.C:
+			gapArmed = false
+			if d.gap {
+				d.gapTry++
+				d.process([]event{{kind: evCatchUp}})
 			}
 		case <-quiet.C:
 			d.maybeCompact()
@@ -201,18 +264,27 @@ func (d *document) process(batch []event) {
 		// kept dying, a disk error).
 		d.broken = nil
 	}
-	if !d.loaded && d.broken == nil {
-		d.snapSize, d.incSize = 0, 0
-		if _, err := d.load(); err != nil {
-			d.broken, d.brokenAt = err, time.Now()
-			d.log.Error("document cannot be loaded", "err", err)
-		}
-	}
 	var (
 		out     []outMsg
 		changes bytes.Buffer
 		n       int
 	)
+	if !d.loaded && d.broken == nil {
+		d.snapSize, d.incSize = 0, 0
+		// Subscribe first, load second, then catch up: what other nodes
+		// publish meanwhile waits in the inbox (duplicates are harmless,
+		// gaps are not).
+		d.subscribe()
+		if _, err := d.load(); err != nil {
+			d.broken, d.brokenAt = err, time.Now()
+			d.log.Error("document cannot be loaded", "err", err)
+		} else if d.unsub != nil {
+			d.catchUp = true
+		}
+	}
+	if d.catchUp {
+		out = d.doCatchUp(out, &changes, &n)
+	}
 	for _, ev := range batch {
 		switch ev.kind {
 		case evSync:
@@ -225,13 +297,29 @@ func (d *document) process(batch []event) {
 			out = d.ephemeral(ev, out)
 		case evLeave:
 			d.leave(ev.cl)
+		case evRelayChanges:
+			if d.loaded {
+				out = d.merge(ev.data, out, &changes, &n)
+			}
+		case evRelayEphemeral:
+			out = d.remoteEphemeral(ev.data, out)
+		case evReconnect:
+			d.poke = true
+			fallthrough
+		case evCatchUp:
+			if d.loaded && !d.catchUp {
+				d.catchUp = true
+				out = d.doCatchUp(out, &changes, &n)
+			}
 		}
 	}
+	d.catchUp = false
 	if n > 0 {
 		if err := d.persist(changes.Bytes(), n); err != nil {
 			// Nothing that reflects these changes may leave. Reload what
 			// is durable; peers resync and send their changes again.
 			d.log.Error("persisting changes failed; reloading document", "err", err)
+			d.pub.Reset()
 			d.recover(nil)
 			return
 		}
@@ -239,6 +327,125 @@ func (d *document) process(batch []event) {
 	for _, o := range out {
 		o.cl.sendFrame(o.typ, o.frame)
 	}
+	d.publish()
+}
+
+// subscribe joins the document's relay traffic; without a relay, or if
+// the relay refuses, the document is served from this node alone.
+func (d *document) subscribe() {
+	r := d.m.cfg.Relay
+	if r == nil || d.unsub != nil {
+		return
+	}
+	cancel, err := r.Subscribe(d.id, relayHandler{d})
+	if err != nil {
+		d.log.Warn("relay subscription failed; serving this node's copy only", "err", err)
+		return
+	}
+	d.unsub = cancel
+}
+
+// publish sends the changes local peers made, now durable, to the other
+// nodes, and pokes them after a reconnect.
+func (d *document) publish() {
+	r := d.m.cfg.Relay
+	if r == nil {
+		return
+	}
+	if d.pub.Len() > 0 {
+		ctx, cancel := ctxTimeout()
+		if err := r.PublishChanges(ctx, d.id, bytes.Clone(d.pub.Bytes())); err != nil {
+			// The others catch up when the relay is back (Poke).
+			d.log.Warn("publishing changes failed", "err", err)
+		}
+		cancel()
+		d.pub.Reset()
+	}
+	if d.poke {
+		d.poke = false
+		if err := r.Poke(d.id); err != nil {
+			d.log.Warn("poking other nodes failed", "err", err)
+		}
+	}
+}
+
+// doCatchUp merges what the other nodes have of the document.
+func (d *document) doCatchUp(out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
+	d.gap = false
+	ctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
+	answers, err := d.m.cfg.Relay.CatchUp(ctx, d.id)
+	cancel()
+	if err != nil {
+		d.log.Warn("catch-up from other nodes failed", "err", err)
+	}
+	if len(answers) == 0 {
+		return out
+	}
+	before := *n
+	out = d.merge(bytes.Join(answers, nil), out, changes, n)
+	d.log.Debug("caught up from other nodes", "answers", len(answers), "changes", *n-before)
+	return out
+}
+
+// merge applies chunks from other nodes and queues the sync messages
+// they produce for the local peers. The changes are persisted with the
+// batch, not published again.
+func (d *document) merge(data []byte, out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
+	start := time.Now()
+	ctx, cancel := ctxTimeout()
+	res, err := d.m.cfg.Engine.Merge(ctx, crdt.Merge{Doc: d.id, Data: data, Peers: d.otherKeys(nil)})
+	cancel()
+	if err != nil {
+		d.gap = true // what was lost here, a catch-up brings back
+		if !(errors.Is(err, crdt.ErrNotOpen) || errors.Is(err, crdt.ErrCrashed)) {
+			d.log.Warn("merging another node's changes failed", "err", err)
+			return out
+		}
+		if *n > 0 {
+			if perr := d.persist(changes.Bytes(), *n); perr != nil {
+				d.log.Error("persisting before reload failed", "err", perr)
+			}
+			changes.Reset()
+			*n = 0
+		}
+		out = out[:0]
+		d.recover(&out)
+		return out
+	}
+	d.m.cfg.Metrics.Applied(time.Since(start), res.NChanges)
+	d.heads = res.Heads
+	if res.Waiting > 0 {
+		d.gap = true
+	} else {
+		d.gapTry = 0
+	}
+	if res.Changed() {
+		changes.Write(res.Changes)
+		*n += res.NChanges
+	}
+	for _, o := range res.Others {
+		if p := d.byKey[o.Peer]; p != nil {
+			out = append(out, d.syncFrame(p.cl, o.Msg))
+		}
+	}
+	return out
+}
+
+// remoteEphemeral relays another node's ephemeral frame to local peers.
+func (d *document) remoteEphemeral(frame []byte, out []outMsg) []outMsg {
+	msg, err := Decode(frame)
+	if err != nil || msg.Type != TypeEphemeral || msg.DocumentID != d.id {
+		return out
+	}
+	for cl := range d.peers {
+		if cl.peerID == msg.SenderID {
+			continue
+		}
+		m := msg
+		m.TargetID = cl.peerID
+		out = append(out, outMsg{cl: cl, typ: TypeEphemeral, frame: Encode(m)})
+	}
+	return out
 }
 
 // persist appends change chunks durably (group-committed with every other
@@ -364,6 +571,9 @@ func (d *document) sync(ev event, out []outMsg, changes *bytes.Buffer, n *int) [
 	if res.Changed() {
 		changes.Write(res.Changes)
 		*n += res.NChanges
+		if d.m.cfg.Relay != nil {
+			d.pub.Write(res.Changes)
+		}
 	}
 	if res.Reply != nil {
 		out = append(out, d.syncFrame(cl, res.Reply))
@@ -437,6 +647,11 @@ func (d *document) ephemeral(ev event, out []outMsg) []outMsg {
 		msg.TargetID = cl.peerID
 		out = append(out, outMsg{cl: cl, typ: TypeEphemeral, frame: Encode(msg)})
 	}
+	if r := d.m.cfg.Relay; r != nil {
+		if err := r.PublishEphemeral(d.id, Encode(ev.msg)); err != nil {
+			d.log.Debug("relaying ephemeral message failed", "err", err)
+		}
+	}
 	return out
 }
 
@@ -499,8 +714,12 @@ func (d *document) maybeCompact() {
 	d.snapSize, d.incSize = int64(len(snap)), 0
 }
 
-// close compacts if due and releases the engine's copy.
+// close compacts if due, leaves the relay and releases the engine's copy.
 func (d *document) close() {
+	if d.unsub != nil {
+		d.unsub()
+		d.unsub = nil
+	}
 	d.maybeCompact()
 	if d.loaded {
 		ctx, cancel := ctxTimeout()

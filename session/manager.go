@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,11 @@ type Config struct {
 	BanDuration  time.Duration
 	// Metrics observes the session layer; nil means none.
 	Metrics Metrics
+	// Relay joins this node to the others of a cluster; nil means a single
+	// node. NewManager makes it answer other nodes' catch-up requests from
+	// Store and registers for its reconnects; the caller closes it after
+	// Shutdown.
+	Relay Relay
 }
 
 // Metrics receives events from the session layer. Implementations must be
@@ -105,7 +111,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if peerID == "" {
 		peerID = "weft-" + cfg.Store.StorageID()
 	}
-	return &Manager{
+	m := &Manager{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		peerID:  peerID,
@@ -114,7 +120,53 @@ func NewManager(cfg Config) (*Manager, error) {
 		all:     map[*Client]struct{}{},
 		strikes: map[string][]time.Time{},
 		banned:  map[string]time.Time{},
-	}, nil
+	}
+	if cfg.Relay != nil {
+		if err := cfg.Relay.Serve(m.stored); err != nil {
+			return nil, fmt.Errorf("session: relay: %w", err)
+		}
+		cfg.Relay.OnReconnect(m.reconnected)
+	}
+	return m, nil
+}
+
+// stored returns what the store holds of doc (snapshots, then change
+// chunks), for other nodes catching up; nil when nothing.
+func (m *Manager) stored(doc string) ([]byte, error) {
+	if !crdt.ValidDocumentID(doc) {
+		return nil, nil
+	}
+	chunks, err := m.cfg.Store.Load(doc)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, 0, chunks.Bytes)
+	for _, c := range chunks.Snapshots {
+		data = append(data, c...)
+	}
+	for _, c := range chunks.Incrementals {
+		data = append(data, c...)
+	}
+	return data, nil
+}
+
+// reconnected makes every open document catch up from the other nodes,
+// then poke them to catch up from this one: either side may have written
+// while they were apart.
+func (m *Manager) reconnected() {
+	m.mu.Lock()
+	ids := make([]string, 0, len(m.docs))
+	for id := range m.docs {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	m.log.Info("relay reconnected; reconciling open documents", "docs", len(ids))
+	for _, id := range ids {
+		m.post(id, event{kind: evReconnect}, false)
+	}
 }
 
 // PeerID is the id the server announces in peer messages.

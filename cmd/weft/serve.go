@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,10 +15,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/session/natsrelay"
 	"github.com/weft-dev/weft/storage"
 )
 
@@ -33,6 +39,10 @@ type serveFlags struct {
 	pingPeriod     time.Duration
 	allowedOrigins string
 	shutdownGrace  time.Duration
+	natsURLs       string
+	natsCreds      string
+	natsTLSCA      string
+	nodeID         string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -51,6 +61,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.pingPeriod, "ping-period", 20*time.Second, "WebSocket ping interval; a peer silent for twice as long is dropped")
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra origins (host:port) allowed to open WebSockets; * allows any")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&f.natsURLs, "nats", "", "comma-separated NATS server URLs (nats://host:4222): join the other weft nodes on them; empty runs a single node")
+	fs.StringVar(&f.natsCreds, "nats-creds", "", "NATS user credentials file (JWT and nkey seed)")
+	fs.StringVar(&f.natsTLSCA, "nats-tls-ca", "", "CA certificate file to verify the NATS servers (tls:// URLs)")
+	fs.StringVar(&f.nodeID, "node-id", "", "this node's id in the cluster; empty: one made up once and kept in the data directory")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -106,15 +120,29 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer pool.Shutdown()
 
-	mgr, err := session.NewManager(session.Config{
+	var cl *cluster
+	if f.natsURLs != "" {
+		if cl, err = joinCluster(f, store, log); err != nil {
+			return err
+		}
+		defer cl.nc.Close() // drained below on an orderly shutdown
+	}
+	cfg := session.Config{
 		Store:       store,
 		Engine:      pool,
 		Logger:      log,
 		JoinTimeout: f.joinTimeout,
 		IdleUnload:  f.idleUnload,
 		Metrics:     metrics,
-	})
+	}
+	if cl != nil {
+		cfg.Relay = cl.relay
+	}
+	mgr, err := session.NewManager(cfg)
 	if err != nil {
+		if cl != nil {
+			cl.relay.Close()
+		}
 		return err
 	}
 	var origins []string
@@ -146,6 +174,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "weft: listening on %s\n", url)
 	log.Info("weft started", "url", url, "data", dbPath, "storageId", store.StorageID(), "workers", f.workers, "version", version)
+	if cl != nil {
+		log.Info("cluster node", "node", cl.relay.ID(), "nats", f.natsURLs, "connected", cl.nc.IsConnected())
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -169,6 +200,115 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Error("session shutdown incomplete", "err", err)
 	}
 	mel.Close()
+	if cl != nil {
+		cl.shutdown(sctx, log)
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// nodeIDKey is where a node keeps the id it made up for itself.
+const nodeIDKey = "node-id"
+
+// cluster is this node's link to the others: a NATS connection and the
+// relay over it.
+type cluster struct {
+	nc     *nats.Conn
+	relay  *natsrelay.Relay
+	closed chan struct{}
+}
+
+// nodeID returns the --node-id flag, or the id kept in the store, made up
+// (host name and random bytes) the first time.
+func nodeID(flagID string, store *storage.Store) (string, error) {
+	if flagID != "" {
+		return flagID, nil
+	}
+	b, err := store.NodeMeta(nodeIDKey)
+	if err == nil && len(b) > 0 {
+		return string(b), nil
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("reading the node id: %w", err)
+	}
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return -1
+	}, host)
+	if host == "" {
+		host = "weft"
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	id := host + "-" + hex.EncodeToString(rnd[:])
+	if err := store.SetNodeMeta(nodeIDKey, []byte(id)); err != nil {
+		return "", fmt.Errorf("storing the node id: %w", err)
+	}
+	return id, nil
+}
+
+// joinCluster connects to NATS (retrying for ever, in the background, if
+// no server answers yet: the node serves its own clients meanwhile) and
+// starts the relay.
+func joinCluster(f *serveFlags, store *storage.Store, log *slog.Logger) (*cluster, error) {
+	id, err := nodeID(f.nodeID, store)
+	if err != nil {
+		return nil, err
+	}
+	cl := &cluster{closed: make(chan struct{})}
+	var relay atomic.Pointer[natsrelay.Relay]
+	opts := []nats.Option{
+		nats.Name("weft " + id),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			// The first connection came up late: catch up like after a
+			// reconnect.
+			if r := relay.Load(); r != nil {
+				r.Reconnected()
+			}
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected; serving local clients, reconciling when it returns", "err", err)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(cl.closed) }),
+	}
+	if f.natsCreds != "" {
+		opts = append(opts, nats.UserCredentials(f.natsCreds))
+	}
+	if f.natsTLSCA != "" {
+		opts = append(opts, nats.RootCAs(f.natsTLSCA))
+	}
+	nc, err := nats.Connect(f.natsURLs, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", f.natsURLs, err)
+	}
+	r, err := natsrelay.New(nc, id, &natsrelay.Options{Logger: log})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	relay.Store(r)
+	cl.nc, cl.relay = nc, r
+	return cl, nil
+}
+
+// shutdown closes the relay and drains the connection (after the session
+// manager, before bbolt).
+func (cl *cluster) shutdown(ctx context.Context, log *slog.Logger) {
+	cl.relay.Close()
+	if err := cl.nc.Drain(); err != nil {
+		cl.nc.Close()
+		return
+	}
+	select {
+	case <-cl.closed:
+	case <-ctx.Done():
+		log.Warn("nats drain incomplete")
+		cl.nc.Close()
+	}
 }
