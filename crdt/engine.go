@@ -32,6 +32,12 @@ type Engine interface {
 	Open(ctx context.Context, doc string, data []byte) (Heads, error)
 	// Receive applies a peer's sync message. See Receive and Result.
 	Receive(ctx context.Context, r Receive) (Result, error)
+	// ReceiveAll applies several sync messages for one document in order,
+	// in one call (one worker round trip). errs[i] is message i's own error
+	// (ErrBadMessage, ErrTooLarge); err is a failure of the whole call
+	// (ErrCrashed, ErrNotOpen, ErrClosed), after which the caller must
+	// assume none of them was applied durably.
+	ReceiveAll(ctx context.Context, rs []Receive) (results []Result, errs []error, err error)
 	// Generate returns the next sync message for each peer that has one.
 	Generate(ctx context.Context, doc string, peers []string) ([]Outgoing, error)
 	// SetPeer (re)starts a peer's sync state: from a saved state, or fresh

@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -458,6 +459,19 @@ func encodeSyncState(shared Heads) []byte {
 	buf.WriteByte(0x43)
 	putHashes(&buf, shared)
 	return buf.Bytes()
+}
+
+// ReceiveAll implements Engine.
+func (l *Local) ReceiveAll(ctx context.Context, rs []Receive) ([]Result, []error, error) {
+	results := make([]Result, len(rs))
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		results[i], errs[i] = l.Receive(ctx, r)
+		if errors.Is(errs[i], ErrNotOpen) {
+			return nil, nil, errs[i]
+		}
+	}
+	return results, errs, nil
 }
 
 // collectNew returns the change chunks that the last message made part of

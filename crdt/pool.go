@@ -367,12 +367,40 @@ func (p *Pool) Receive(ctx context.Context, r Receive) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return responseResult(resp), nil
+}
+
+// ReceiveAll implements Engine.
+func (p *Pool) ReceiveAll(ctx context.Context, rs []Receive) ([]Result, []error, error) {
+	if len(rs) == 0 {
+		return nil, nil, nil
+	}
+	req := request{Op: opReceiveAll, Doc: rs[0].Doc, All: make([]request, len(rs))}
+	for i, r := range rs {
+		req.All[i] = request{Peer: r.Peer, Data: r.Msg, Peers: r.Others}
+	}
+	resp, err := p.call(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(resp.All) != len(rs) {
+		return nil, nil, fmt.Errorf("%w: %d answers for %d messages", ErrCrashed, len(resp.All), len(rs))
+	}
+	results := make([]Result, len(rs))
+	errs := make([]error, len(rs))
+	for i, sub := range resp.All {
+		results[i], errs[i] = responseResult(sub), errOf(sub.Kind, sub.Err)
+	}
+	return results, errs, nil
+}
+
+func responseResult(resp response) Result {
 	res := Result{Reply: resp.Data, Changes: resp.Changes, NChanges: resp.N,
 		Heads: unpackHeads(resp.Heads), TheirHeads: unpackHeads(resp.Their)}
 	for _, o := range resp.Out {
 		res.Others = append(res.Others, Outgoing(o))
 	}
-	return res, nil
+	return res
 }
 
 // Merge implements Engine.

@@ -30,6 +30,7 @@ const (
 	opClose
 	opProbe
 	opMerge
+	opReceiveAll
 )
 
 type request struct {
@@ -40,8 +41,10 @@ type request struct {
 	Data  []byte   `cbor:"5,keyasint,omitempty"`
 	Peers []string `cbor:"6,keyasint,omitempty"`
 	// Nil distinguishes "fresh state" from an empty saved state in SetPeer.
-	Nil bool   `cbor:"7,keyasint,omitempty"`
-	Msg []byte `cbor:"8,keyasint,omitempty"`
+	Nil bool `cbor:"7,keyasint,omitempty"`
+	// All carries the messages of opReceiveAll (Peer, Data, Peers each).
+	All []request `cbor:"9,keyasint,omitempty"`
+	Msg []byte    `cbor:"8,keyasint,omitempty"`
 }
 
 type wireOut struct {
@@ -60,6 +63,8 @@ type response struct {
 	Their   []byte    `cbor:"8,keyasint,omitempty"`
 	Out     []wireOut `cbor:"9,keyasint,omitempty"`
 	Waiting int       `cbor:"10,keyasint,omitempty"`
+	// All carries the per-message answers of opReceiveAll.
+	All []response `cbor:"11,keyasint,omitempty"`
 }
 
 // Error kinds carried across the pipe, so sentinels survive it.

@@ -38,6 +38,16 @@ func serve(in io.Reader, out io.Writer, l *Local) {
 	}
 }
 
+// resultResponse fills a response with a Receive result.
+func resultResponse(resp response, res Result) response {
+	resp.Data, resp.Changes, resp.N = res.Reply, res.Changes, res.NChanges
+	resp.Heads, resp.Their = packHeads(res.Heads), packHeads(res.TheirHeads)
+	for _, o := range res.Others {
+		resp.Out = append(resp.Out, wireOut(o))
+	}
+	return resp
+}
+
 func handle(ctx context.Context, l *Local, req request) response {
 	resp := response{ID: req.ID}
 	var err error
@@ -49,10 +59,23 @@ func handle(ctx context.Context, l *Local, req request) response {
 	case opReceive:
 		var res Result
 		res, err = l.Receive(ctx, Receive{Doc: req.Doc, Peer: req.Peer, Msg: req.Data, Others: req.Peers})
-		resp.Data, resp.Changes, resp.N = res.Reply, res.Changes, res.NChanges
-		resp.Heads, resp.Their = packHeads(res.Heads), packHeads(res.TheirHeads)
-		for _, o := range res.Others {
-			resp.Out = append(resp.Out, wireOut(o))
+		resp = resultResponse(resp, res)
+	case opReceiveAll:
+		rs := make([]Receive, len(req.All))
+		for i, sub := range req.All {
+			rs[i] = Receive{Doc: req.Doc, Peer: sub.Peer, Msg: sub.Data, Others: sub.Peers}
+		}
+		var (
+			results []Result
+			errs    []error
+		)
+		results, errs, err = l.ReceiveAll(ctx, rs)
+		for i := range results {
+			sub := resultResponse(response{}, results[i])
+			if errs[i] != nil {
+				sub.Err, sub.Kind = errs[i].Error(), kindOf(errs[i])
+			}
+			resp.All = append(resp.All, sub)
 		}
 	case opMerge:
 		var res Result

@@ -285,14 +285,20 @@ func (d *document) process(batch []event) {
 	if d.catchUp {
 		out = d.doCatchUp(out, &changes, &n)
 	}
-	for _, ev := range batch {
+	for i := 0; i < len(batch); i++ {
+		ev := batch[i]
 		switch ev.kind {
 		case evSync:
 			if d.broken != nil {
 				ev.cl.fail(CloseInternal, "document "+d.id+" cannot be loaded on this server")
 				continue
 			}
-			out = d.sync(ev, out, &changes, &n)
+			j := i + 1
+			for j < len(batch) && batch[j].kind == evSync {
+				j++
+			}
+			out = d.syncRun(batch[i:j], out, &changes, &n)
+			i = j - 1
 		case evEphemeral:
 			out = d.ephemeral(ev, out)
 		case evLeave:
@@ -547,26 +553,17 @@ func (d *document) sync(ev event, out []outMsg, changes *bytes.Buffer, n *int) [
 		}
 	}
 	if err != nil {
-		d.drop(cl)
-		switch {
-		case guilty:
-			banned := d.m.strike(cl.peerID, cl.remote)
-			d.log.Warn("sync message crashes the engine; disconnecting sender", "peer", cl.peerID, "remote", cl.remote, "banned", banned)
-			cl.fail(CloseBadSyncMessage, "your sync message crashed the document engine")
-		case errors.Is(err, crdt.ErrBadMessage), errors.Is(err, crdt.ErrTooLarge):
-			d.log.Info("rejecting sync message", "peer", cl.peerID, "err", err)
-			cl.fail(CloseBadSyncMessage, truncate("invalid sync message: "+err.Error(), 120))
-		case errors.Is(err, crdt.ErrCrashed), errors.Is(err, crdt.ErrNotOpen):
-			// Innocent, but the engine kept failing under other peers.
-			d.log.Warn("engine kept failing; asking peer to reconnect", "peer", cl.peerID)
-			cl.fail(CloseInternal, "engine restarting; reconnect")
-		default:
-			d.log.Error("sync failed", "peer", cl.peerID, "err", err)
-			cl.fail(CloseInternal, "internal error")
-		}
+		d.reject(cl, err, guilty)
 		return out
 	}
 	d.m.cfg.Metrics.Applied(time.Since(start), res.NChanges)
+	return d.applied(ev, res, out, changes, n)
+}
+
+// applied takes in a message's result: new changes into the batch, replies
+// and the other peers' messages into out.
+func (d *document) applied(ev event, res crdt.Result, out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
+	cl := ev.cl
 	d.heads = res.Heads
 	if res.Changed() {
 		changes.Write(res.Changes)
@@ -588,6 +585,73 @@ func (d *document) sync(ev event, out []outMsg, changes *bytes.Buffer, n *int) [
 		out = append(out, outMsg{cl: cl, typ: TypeDocUnavailable, frame: Encode(Message{
 			Type: TypeDocUnavailable, SenderID: d.m.peerID, TargetID: cl.peerID, DocumentID: d.id,
 		})})
+	}
+	return out
+}
+
+// reject disconnects the sender of a message the engine refused.
+func (d *document) reject(cl *Client, err error, guilty bool) {
+	d.drop(cl)
+	switch {
+	case guilty:
+		banned := d.m.strike(cl.peerID, cl.remote)
+		d.log.Warn("sync message crashes the engine; disconnecting sender", "peer", cl.peerID, "remote", cl.remote, "banned", banned)
+		cl.fail(CloseBadSyncMessage, "your sync message crashed the document engine")
+	case errors.Is(err, crdt.ErrBadMessage), errors.Is(err, crdt.ErrTooLarge):
+		d.log.Info("rejecting sync message", "peer", cl.peerID, "err", err)
+		cl.fail(CloseBadSyncMessage, truncate("invalid sync message: "+err.Error(), 120))
+	case errors.Is(err, crdt.ErrCrashed), errors.Is(err, crdt.ErrNotOpen):
+		// Innocent, but the engine kept failing under other peers.
+		d.log.Warn("engine kept failing; asking peer to reconnect", "peer", cl.peerID)
+		cl.fail(CloseInternal, "engine restarting; reconnect")
+	default:
+		d.log.Error("sync failed", "peer", cl.peerID, "err", err)
+		cl.fail(CloseInternal, "internal error")
+	}
+}
+
+// syncRun applies consecutive sync messages in one engine call. If the
+// call as a whole fails (a worker died), each message goes through sync,
+// which recovers the document and finds the guilty message.
+func (d *document) syncRun(run []event, out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
+	live := run[:0:0]
+	for _, ev := range run {
+		if !ev.cl.closed.Load() {
+			d.peer(ev.cl)
+			live = append(live, ev)
+		}
+	}
+	if len(live) < 2 {
+		for _, ev := range live {
+			out = d.sync(ev, out, changes, n)
+		}
+		return out
+	}
+	rs := make([]crdt.Receive, len(live))
+	for i, ev := range live {
+		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data, Others: d.otherKeys(ev.cl)}
+	}
+	start := time.Now()
+	ctx, cancel := ctxTimeout()
+	results, errs, err := d.m.cfg.Engine.ReceiveAll(ctx, rs)
+	cancel()
+	if err != nil {
+		for _, ev := range live {
+			out = d.sync(ev, out, changes, n)
+		}
+		return out
+	}
+	per := time.Since(start) / time.Duration(len(live))
+	for i, ev := range live {
+		if errs[i] != nil {
+			d.reject(ev.cl, errs[i], false)
+			continue
+		}
+		if _, ok := d.peers[ev.cl]; !ok {
+			continue // rejected earlier in this run
+		}
+		d.m.cfg.Metrics.Applied(per, results[i].NChanges)
+		out = d.applied(ev, results[i], out, changes, n)
 	}
 	return out
 }
