@@ -1,0 +1,333 @@
+import { isValidDocumentId, type DocHandle, type DocumentId } from "@automerge/automerge-repo/slim"
+import { askName, avatar, header, nameChip } from "./chrome"
+import { h, svg, toast } from "./dom"
+import { DocumentEditor, type WeftDoc } from "./editor/editor"
+import { icons } from "./icons"
+import { identity, savedName } from "./identity"
+import type { AppContext, Page } from "./main"
+import type { Peer } from "./presence/state"
+import { rememberDoc } from "./recent"
+import type { Client } from "./repo"
+import type { Status } from "./status"
+import { SyncTracker } from "./sync"
+
+/** The document page: /d/<id>. */
+export function mountDocument(ctx: AppContext, id: string): Page {
+  document.title = "Opening… · weft"
+  const cleanups: (() => void)[] = []
+  let unmounted = false
+
+  const crumb = h("span", { class: "crumb", "data-testid": "crumb" }, "")
+  const statusEl = statusPill()
+  const people = h("ul", { class: "people", "aria-label": "People here", "data-testid": "people" })
+  const shareBtn = h("button", { type: "button", class: "btn btn-secondary share-btn", "data-testid": "copy-link", disabled: true }, svg(icons.link), h("span", {}, "Copy link"))
+  let onRename = (_name: string) => {}
+  const crumbSep = h("span", { class: "crumb-sep", hidden: true }, "/")
+  // The status pill and the share button appear once the document is open.
+  statusEl.el.hidden = true
+  shareBtn.hidden = true
+  const top = header([crumbSep, crumb, statusEl.el], [people, shareBtn, nameChip(n => onRename(n))])
+  const toolbarRow = h("div", { class: "toolbar-row", hidden: true })
+  const main = h("main", { class: "doc-main" })
+  const page = h("div", { class: "app docview" }, top, toolbarRow, main)
+  ctx.root.append(page)
+
+  shareBtn.addEventListener("click", () => copyLink(`${location.origin}/d/${id}`))
+
+  if (!isValidDocumentId(id)) {
+    document.title = "Invalid link · weft"
+    main.append(
+      messageCard(
+        "This link is not valid",
+        "The address does not contain a weft document ID. Check that you copied the whole link.",
+        [h("a", { class: "btn btn-primary", href: "/", "data-nav": true }, "Go to your documents")],
+      ),
+    )
+    return { unmount() {} }
+  }
+
+  // Loading screen: what is happening, and how far along.
+  const stage = h("p", { class: "loading-stage", "data-testid": "loading-stage" }, "Starting…")
+  const bar = h("div", { class: "progress-fill" })
+  const hint = h("p", { class: "loading-hint", hidden: true })
+  const loading = h(
+    "div",
+    { class: "loading-card", role: "status", "aria-live": "polite", "data-testid": "loading" },
+    h("div", { class: "progress", "aria-hidden": "true" }, bar),
+    stage,
+    hint,
+  )
+  main.append(loading)
+  const setStage = (text: string, pct: number | null) => {
+    stage.textContent = text
+    bar.classList.toggle("indeterminate", pct === null)
+    if (pct !== null) bar.style.width = `${pct}%`
+  }
+  setStage("Loading the editor…", 10)
+  const slow = setTimeout(() => {
+    hint.textContent = "This is taking longer than usual. Large documents can take a few seconds."
+    hint.hidden = false
+  }, 8000)
+  cleanups.push(() => clearTimeout(slow))
+
+  void (async () => {
+    const client = await ctx.client()
+    if (unmounted) return
+    const { repo, adapter } = client
+    adapter.onLargeMessage = bytes => {
+      performance.mark("weft:large-message", { detail: bytes })
+      setStage(`Received ${formatBytes(bytes)} from the server. Opening…`, 85)
+    }
+    cleanups.push(() => (adapter.onLargeMessage = undefined))
+
+    const progress = repo.findWithProgress<WeftDoc>(id as DocumentId)
+    const onProgress = (p: typeof progress) => {
+      if (unmounted) return
+      switch (p.state) {
+        case "loading":
+          if (p.progress <= 25) setStage("Looking for it on this device…", 25)
+          else if (p.progress <= 50) setStage("Found on this device. Opening…", 60)
+          else setStage(adapter.info.state === "connected" ? "Asking the server…" : "Connecting to the server…", null)
+          break
+        case "ready":
+          void open(client, p.handle)
+          break
+        case "unavailable":
+          unavailable(client, p.handle)
+          break
+        case "failed":
+        case "aborted":
+          showError(p.state === "failed" ? p.error.message : "Loading was cancelled.")
+          break
+      }
+    }
+    onProgress(progress)
+    if ("subscribe" in progress) {
+      const unsub = progress.subscribe(onProgress)
+      cleanups.push(() => unsub())
+    }
+  })().catch(err => showError(String(err?.message ?? err)))
+
+  let opened = false
+  async function open(client: Client, handle: DocHandle<WeftDoc>) {
+    if (opened || unmounted) return
+    opened = true
+    performance.mark("weft:doc-ready")
+    setStage("Preparing the editor…", 95)
+    await nextPaint()
+    if (unmounted) return
+    const { repo, adapter } = client
+    const t0 = performance.now()
+
+    // Everyone else who has the document open; "you" is the chip next to it.
+    const renderPeers = (peers: Peer[]) => {
+      const shown = peers.slice(0, 5)
+      people.replaceChildren(
+        ...shown.map(p =>
+          h("li", { class: "person", "data-name": p.name, "data-testid": "person" }, avatar(p.name, p.color), h("span", { class: "person-name", role: "tooltip" }, p.name)),
+        ),
+      )
+      if (peers.length > shown.length) {
+        const rest = peers.slice(shown.length).map(p => p.name).join(", ")
+        people.append(h("li", { class: "person person-more", title: rest }, h("span", { class: "avatar" }, `+${peers.length - shown.length}`)))
+      }
+      people.setAttribute("aria-label", peers.length ? `Also here: ${peers.map(p => p.name).join(", ")}` : "Nobody else is here")
+    }
+
+    const editor = new DocumentEditor({
+      handle,
+      identity: identity(),
+      onPeers: renderPeers,
+      onChange: change => {
+        setTitle(change.title)
+        tracker.schedule()
+      },
+    })
+    cleanups.push(() => editor.destroy())
+    const tracker = new SyncTracker(repo, handle as DocHandle<unknown>, adapter, s => statusEl.update(s, () => adapter.retryNow()))
+    cleanups.push(() => tracker.destroy())
+
+    let shownTitle: string | null = null
+    const setTitle = (title: string) => {
+      if (title === shownTitle) return
+      shownTitle = title
+      const t = title.trim() || "Untitled"
+      crumb.textContent = t
+      crumb.classList.toggle("untitled", !title.trim())
+      document.title = `${t} · weft`
+      rememberDoc(id, title.trim())
+    }
+    setTitle(handle.doc().title ?? "")
+
+    onRename = () => editor.presence.setIdentity(identity())
+    renderPeers([])
+
+    loading.remove()
+    toolbarRow.append(editor.toolbar.el)
+    toolbarRow.hidden = false
+    main.append(editor.el)
+    shareBtn.disabled = false
+    shareBtn.hidden = false
+    statusEl.el.hidden = false
+    crumbSep.hidden = false
+    editor.focus()
+    performance.measure("weft:editor-build", { start: t0 })
+    performance.mark("weft:editor-ready")
+
+    const beforeUnload = (e: BeforeUnloadEvent) => {
+      if (tracker.status.sync === "unsynced") {
+        e.preventDefault()
+        e.returnValue = "" // older browsers need a value to show the prompt
+      }
+    }
+    window.addEventListener("beforeunload", beforeUnload)
+    cleanups.push(() => window.removeEventListener("beforeunload", beforeUnload))
+    // The Repo writes to IndexedDB 100 ms after a change; when the page is being hidden or closed,
+    // write now so the last keystrokes are on this device too.
+    const flush = () => {
+      if (document.visibilityState === "hidden") void repo.flush([handle.documentId]).catch(() => {})
+    }
+    document.addEventListener("visibilitychange", flush)
+    window.addEventListener("pagehide", flush)
+    cleanups.push(() => {
+      document.removeEventListener("visibilitychange", flush)
+      window.removeEventListener("pagehide", flush)
+    })
+
+    if (!savedName()) {
+      const name = await askName()
+      if (name && !unmounted) onRename(name)
+      editor.focus()
+    }
+  }
+
+  function unavailable(client: Client, handle: DocHandle<WeftDoc>) {
+    const connected = client.adapter.info.state === "connected"
+    document.title = connected ? "Document not found · weft" : "Offline · weft"
+    loading.remove()
+    main.querySelector(".message-card")?.remove()
+    main.append(
+      connected
+        ? messageCard(
+            "Document not found",
+            "There is no document with this ID on this server. Check that the link is complete, or ask whoever shared it to send it again.",
+            [
+              h("a", { class: "btn btn-primary", href: "/", "data-nav": true }, "Go to your documents"),
+              h("button", { type: "button", class: "btn btn-secondary", onclick: () => location.reload() }, "Try again"),
+            ],
+            "not-found",
+          )
+        : messageCard(
+            "Can't reach the server",
+            "This document is not stored on this device yet, and the server can't be reached. It will open by itself as soon as the connection is back.",
+            [h("a", { class: "btn btn-secondary", href: "/", "data-nav": true }, "Go to your documents")],
+            "offline",
+          ),
+    )
+    // It can still arrive: when we reconnect, the Repo asks the server again.
+    void handle.whenReady(["ready"]).then(() => {
+      if (unmounted) return
+      main.querySelector(".message-card")?.remove()
+      main.append(loading)
+      void open(client, handle)
+    })
+    if (!connected) {
+      const unsub = client.adapter.subscribe(info => {
+        if (info.state === "connected" && !opened) {
+          // Give the server a moment to answer the renewed request before saying "not found".
+          setTimeout(() => {
+            if (!opened && !unmounted && handle.state === "unavailable") unavailable(client, handle)
+          }, 3000)
+          unsub()
+        }
+      })
+      cleanups.push(unsub)
+    }
+  }
+
+  function showError(message: string) {
+    loading.remove()
+    main.append(
+      messageCard("Something went wrong", `The document could not be opened: ${message}`, [
+        h("button", { type: "button", class: "btn btn-primary", onclick: () => location.reload() }, "Reload"),
+      ]),
+    )
+  }
+
+  return {
+    unmount() {
+      unmounted = true
+      for (const c of cleanups.reverse()) c()
+    },
+  }
+}
+
+function messageCard(title: string, text: string, actions: Node[], testid = "message"): HTMLElement {
+  return h(
+    "div",
+    { class: "message-card", role: "alert", "data-testid": testid },
+    h("h1", {}, title),
+    h("p", {}, text),
+    h("div", { class: "message-actions" }, ...actions),
+  )
+}
+
+/** The status pill: connection and whether the server has everything. */
+function statusPill() {
+  const icon = h("span", { class: "status-icon" })
+  const conn = h("span", { class: "status-conn" })
+  const sync = h("span", { class: "status-sync" })
+  const retry = h("button", { type: "button", class: "status-retry", hidden: true }, "Retry now")
+  const el = h("div", { class: "status", "data-testid": "status", "data-sync": "unsynced", "data-connection": "connecting" }, icon, conn, sync, retry)
+  let onRetry = () => {}
+  retry.addEventListener("click", () => onRetry())
+  let lastIcon = ""
+  return {
+    el,
+    update(s: Status, retryNow: () => void) {
+      onRetry = retryNow
+      el.dataset.sync = s.sync
+      el.dataset.connection = s.connection
+      el.title = s.detail
+      const showConn = s.connection !== "connected"
+      conn.textContent = showConn ? s.connectionText : ""
+      conn.hidden = !showConn
+      sync.textContent = s.syncText
+      retry.hidden = s.connection !== "reconnecting"
+      const which = s.connection === "connected" ? (s.sync === "saved" ? "cloudCheck" : "cloud") : "cloudOff"
+      if (which !== lastIcon) {
+        lastIcon = which
+        icon.replaceChildren(svg(icons[which as keyof typeof icons]))
+      }
+    },
+  }
+}
+
+async function copyLink(url: string) {
+  try {
+    await navigator.clipboard.writeText(url)
+    toast("Link copied. Anyone with the link can open and edit this document.")
+    return
+  } catch {
+    // not a secure context, or permission denied: fall back to a selected text field
+  }
+  const input = h("input", { class: "visually-hidden", value: url, readonly: true })
+  document.body.append(input)
+  input.select()
+  const ok = document.execCommand("copy")
+  input.remove()
+  toast(ok ? "Link copied. Anyone with the link can open and edit this document." : `Copy this link: ${url}`)
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`
+  return `${(n / 1024 / 1024).toFixed(1)} MB`
+}
+
+function nextPaint(): Promise<void> {
+  return new Promise(resolve => {
+    if (document.hidden) setTimeout(resolve, 0)
+    else requestAnimationFrame(() => setTimeout(resolve, 0))
+  })
+}

@@ -1,0 +1,52 @@
+import { Repo, initializeWasm, type PeerId } from "@automerge/automerge-repo/slim"
+import { BroadcastChannelNetworkAdapter } from "@automerge/automerge-repo-network-broadcastchannel"
+import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
+import wasmUrl from "@automerge/automerge/automerge.wasm?url"
+import { ReconnectingWebSocketAdapter } from "./net/adapter"
+
+let wasm: Promise<void> | null = null
+
+/** Loads the Automerge wasm once (streamed and compiled while the page renders). */
+export function loadAutomerge(): Promise<void> {
+  wasm ??= initializeWasm(wasmUrl)
+  return wasm
+}
+
+export interface Client {
+  repo: Repo
+  adapter: ReconnectingWebSocketAdapter
+  /** The server's WebSocket URL. */
+  url: string
+}
+
+/** The WebSocket URL of a weft server given its page URL (http→ws, https→wss, path "/"). */
+export function socketURL(server: string | URL): string {
+  const u = new URL(server.toString())
+  u.protocol = u.protocol === "https:" ? "wss:" : "ws:"
+  u.pathname = "/"
+  u.search = ""
+  u.hash = ""
+  return u.toString()
+}
+
+/**
+ * A Repo that syncs with the weft server at `server` over WebSocket, keeps documents in IndexedDB
+ * (they open offline and survive reloads) and syncs directly with other tabs of this browser.
+ * `scope` separates the storage and tab channel of different servers on one origin.
+ */
+export async function createClient(server: string | URL, scope = "weft"): Promise<Client> {
+  await loadAutomerge()
+  const url = socketURL(server)
+  const adapter = new ReconnectingWebSocketAdapter(url)
+  const repo = new Repo({
+    network: [
+      adapter,
+      // Other tabs answer within milliseconds; the default wait (1 s) delays every document that
+      // is not stored here yet, since the Repo asks the network only when all adapters are ready.
+      new BroadcastChannelNetworkAdapter({ channelName: `${scope}:tabs`, peerWaitMs: 150 }),
+    ],
+    storage: new IndexedDBStorageAdapter(scope, "documents"),
+    peerId: `weft-web-${Math.random().toString(36).slice(2, 12)}` as PeerId,
+  })
+  return { repo, adapter, url }
+}
