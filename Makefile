@@ -64,7 +64,8 @@ bench:
 	$(GO) test -run '^$$' -bench '$(T)' -benchmem $(PKG)
 
 clean:
-	rm -rf bin editor-web/dist/assets editor-web/dist/*.html editor-web/dist/*.js
+	rm -rf bin
+	find editor-web/dist -mindepth 1 ! -name .gitkeep -delete
 
 ## bench-compare: the same workloads against the reference Node sync server
 ## and weft (fresh process each, loopback), side by side; see
