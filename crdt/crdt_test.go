@@ -450,3 +450,54 @@ func TestPoolKillAndShutdown(t *testing.T) {
 		t.Fatalf("after shutdown: %v", err)
 	}
 }
+
+// A fresh peer whose messages carry the capability trailer of current
+// cores gets the whole document as one chunk, not every change.
+func TestFreshModernPeerGetsDocumentChunk(t *testing.T) {
+	ctx := context.Background()
+	e := NewLocal(nil)
+	if _, err := e.Open(ctx, "d", nil); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, "x")
+	for i := 0; i < 30; i++ {
+		c.edit(t, "y")
+	}
+	var stored bytes.Buffer
+	syncPair(t, e, "d", "writer", c, &stored)
+	// The request automerge-repo sends for a document it lacks (JS 3.5).
+	request := []byte{0x42, 0, 0, 1, 0, 0, 0, 2, 2, 0x84}
+	res, err := e.Receive(ctx, Receive{Doc: "d", Peer: "fresh", Msg: request})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &reader{b: res.Reply, off: 1}
+	hs := m.hashes()
+	m.hashes()       // need
+	m.count()        // one have
+	m.hashes()       // last_sync
+	m.take(m.uleb()) // bloom
+	if n := m.count(); n != 1 || m.err != nil {
+		t.Fatalf("reply carries %d chunks (%v), want 1", n, m.err)
+	}
+	chunk := m.take(m.uleb())
+	if chunk[8] != 0 {
+		t.Fatalf("chunk type %d, want a document chunk", chunk[8])
+	}
+	r, err := LoadReplica(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Heads().Equal(heads(c.doc)) || !Heads(hs).Equal(heads(c.doc)) {
+		t.Fatalf("document chunk heads %v, message heads %v, want %v", r.Heads(), hs, heads(c.doc))
+	}
+	// A 0.5.0 peer (no trailer) still gets Automerge's own messages.
+	old := []byte{0x42, 0, 0, 1, 0, 0, 0}
+	res, err = e.Receive(ctx, Receive{Doc: "d", Peer: "old", Msg: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := MessageChanges(res.Reply); err != nil || n != 31 {
+		t.Fatalf("0.5.0 peer got %d changes (%v), want all 31", n, err)
+	}
+}

@@ -128,11 +128,12 @@ func (r *Replica) Has(h Hash) bool {
 
 // MessageHeads returns the heads a sync message advertises.
 func MessageHeads(msg []byte) (Heads, error) {
-	m, err := parseSyncMessage(msg)
-	if err != nil {
-		return nil, err
+	if len(msg) == 0 || msg[0] != syncV1 {
+		return nil, fmt.Errorf("%w: not a V1 message", ErrBadMessage)
 	}
-	return m.heads, nil
+	r := &reader{b: msg, off: 1}
+	hs := r.hashes()
+	return hs, r.err
 }
 
 // MessageChanges returns how many changes a sync message carries.

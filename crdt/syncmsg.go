@@ -64,6 +64,10 @@ var chunkMagic = []byte{0x85, 0x6f, 0x4a, 0x83}
 
 // syncMessage is the parsed V1 layout of PROTOCOL.md §4.8.
 type syncMessage struct {
+	// modern: the message ends with the capability section that cores
+	// newer than 0.5.0 append (PROTOCOL.md §4.8); such peers accept a
+	// whole document chunk in a V1 message's changes.
+	modern  bool
 	heads   Heads
 	need    Heads
 	changes []rawChange
@@ -172,6 +176,7 @@ func parseSyncMessage(b []byte) (syncMessage, error) {
 	if r.err != nil {
 		return m, r.err
 	}
+	m.modern = r.off < len(b)
 	return m, nil
 }
 
