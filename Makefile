@@ -41,8 +41,13 @@ test: build test-go test-e2e test-ui
 test-go:
 	$(GO) test -race -count=1 -run '$(T)' $(PKG)
 
-test-e2e: build $(E2E_DEPS)
-	cd testdata/e2e && WEFT_BIN=$(abspath $(BIN)) npm test
+test-e2e: build bin/nats-server $(E2E_DEPS)
+	cd testdata/e2e && WEFT_BIN=$(abspath $(BIN)) NATS_SERVER_BIN=$(abspath bin/nats-server) npm test
+
+## bin/nats-server: the NATS server of the multi-node tests, built from the module
+## version go.mod pins (github.com/nats-io/nats-server/v2)
+bin/nats-server: go.mod go.sum
+	$(GO) build -o $@ github.com/nats-io/nats-server/v2
 
 test-ui: build
 	cd editor-web && npm run test:unit && WEFT_BIN=$(abspath $(BIN)) npm run test:e2e

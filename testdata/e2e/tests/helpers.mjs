@@ -14,6 +14,7 @@ import { afterEach, after } from "node:test"
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
+import { createServer } from "node:net"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
@@ -41,9 +42,9 @@ let resources = []
 // weft processes of the current test, for the failure log dump.
 let servers = []
 
-function track(name, release) {
+function track(name, release, scope) {
   const r = { name, release }
-  resources.push(r)
+  ;(scope ? scope.resources : resources).push(r)
   return r
 }
 
@@ -52,8 +53,13 @@ function track(name, release) {
  * their server) go before the servers, and temp dirs (made before) after them.
  */
 export async function cleanup() {
-  const rs = resources.reverse()
+  const rs = resources
   resources = []
+  await releaseAll(rs)
+}
+
+async function releaseAll(list) {
+  const rs = list.reverse()
   for (const r of rs) {
     try {
       await r.release()
@@ -70,22 +76,39 @@ afterEach(async t => {
 })
 after(cleanup)
 
-function dumpServerLogs(testName) {
-  for (const s of servers) {
+function dumpServerLogs(testName, list = servers) {
+  for (const s of list) {
+    const name = s.label ?? `weft #${s.index}`
     const lines = s.logText().split("\n")
     const tail = lines.length > 400 ? ["… (" + (lines.length - 400) + " earlier lines)", ...lines.slice(-400)] : lines
     process.stderr.write(
-      `\n----- weft #${s.index} (${s.argsText}) log for failed test "${testName}" -----\n` +
+      `\n----- ${name} (${s.argsText}) log for failed test "${testName}" -----\n` +
         tail.join("\n") +
-        `\n----- end of weft #${s.index} log (exit: ${s.exitText()}) -----\n`
+        `\n----- end of ${name} log (exit: ${s.exitText()}) -----\n`
     )
   }
 }
 
-/** A fresh temporary directory, removed after the test. */
-export async function tempDir(prefix = "weft-e2e-") {
+/**
+ * A scope for resources shared by the tests of a suite (started in its `before` hook): passed as
+ * `scope` to startWeft, startNats, newRepo and tempDir, they are not released after each test but
+ * by scope.release() (call it in the suite's `after` hook). scope.dumpLogs(testName) prints the
+ * logs of its processes (weft and nats-server), as the per-test hook does for a failed test.
+ */
+export function newScope() {
+  const scope = {
+    resources: [],
+    servers: [],
+    release: () => releaseAll(scope.resources.splice(0)),
+    dumpLogs: testName => dumpServerLogs(testName, scope.servers),
+  }
+  return scope
+}
+
+/** A fresh temporary directory, removed after the test (or by scope.release()). */
+export async function tempDir(prefix = "weft-e2e-", { scope } = {}) {
   const dir = await mkdtemp(join(tmpdir(), prefix))
-  track(`temp dir ${dir}`, () => rm(dir, { recursive: true, force: true }))
+  track(`temp dir ${dir}`, () => rm(dir, { recursive: true, force: true }), scope)
   return dir
 }
 
@@ -99,14 +122,15 @@ let serverCount = 0
  *   stop(signal = "SIGTERM") resolves to { code, signal } once the process has exited.
  *   kill9() sends SIGKILL and resolves once the process has exited.
  *   exited is a promise of { code, signal }.
+ * With `scope` (newScope()), the process and its temp dir belong to the scope, not to the test.
  */
-export async function startWeft({ dataDir, args = [], addr } = {}) {
+export async function startWeft({ dataDir, args = [], addr, scope } = {}) {
   if (!existsSync(WEFT_BIN)) {
     throw new Error(
       `weft binary not found at ${WEFT_BIN}: build it (make build) or set WEFT_BIN to its path`
     )
   }
-  if (!dataDir) dataDir = await tempDir("weft-data-")
+  if (!dataDir) dataDir = await tempDir("weft-data-", { scope })
   const hasAddr = args.includes("--addr")
   const argv = [
     "serve",
@@ -139,7 +163,7 @@ export async function startWeft({ dataDir, args = [], addr } = {}) {
     logText: () => Buffer.concat(chunks).toString("utf8"),
     exitText: () => (exitInfo ? JSON.stringify(exitInfo) : "still running"),
   }
-  servers.push(server)
+  ;(scope ? scope.servers : servers).push(server)
 
   let stdoutBuf = ""
   const listening = new Promise((res, rej) => {
@@ -158,7 +182,7 @@ export async function startWeft({ dataDir, args = [], addr } = {}) {
   const stop = async (signal = "SIGTERM", timeout = STOP_TIMEOUT_MS) => {
     if (exitInfo) return exitInfo
     proc.kill(signal)
-    const res = await Promise.race([exited, sleep(timeout, null)])
+    const res = await Promise.race([exited, sleep(timeout, null, { ref: false })])
     if (res === null) {
       proc.kill("SIGKILL")
       await exited
@@ -168,12 +192,16 @@ export async function startWeft({ dataDir, args = [], addr } = {}) {
   }
   server.stop = stop
   server.kill9 = () => stop("SIGKILL")
-  track(`weft #${index}`, async () => {
-    if (!exitInfo) {
-      proc.kill("SIGKILL")
-      await exited
-    }
-  })
+  track(
+    `weft #${index}`,
+    async () => {
+      if (!exitInfo) {
+        proc.kill("SIGKILL")
+        await exited
+      }
+    },
+    scope
+  )
 
   let timer
   const url = await Promise.race([
@@ -230,7 +258,7 @@ export class MemoryStorageAdapter {
  * No storage unless `storage: true` (then an in-memory adapter, so the client has a storageId
  * and joins with isEphemeral: false). Shut down after the test.
  */
-export function newRepo(wsUrl, { storage = false, peerId, network = true } = {}) {
+export function newRepo(wsUrl, { storage = false, peerId, network = true, scope } = {}) {
   const adapter = new WebSocketClientAdapter(wsUrl)
   const repo = new Repo({
     network: network ? [adapter] : [],
@@ -238,7 +266,7 @@ export function newRepo(wsUrl, { storage = false, peerId, network = true } = {})
     peerId,
   })
   repo.adapter = adapter
-  track(`repo ${repo.peerId}`, () => shutdownRepo(repo))
+  track(`repo ${repo.peerId}`, () => shutdownRepo(repo), scope)
   return repo
 }
 
@@ -440,4 +468,119 @@ export async function uploaded(repo, handle, timeout = 10_000) {
     },
     { timeout, message: `server did not acknowledge ${handle.url}` }
   )
+}
+
+// ---------------------------------------------------------------------------------------------
+// NATS, for the multi-node tests
+
+/**
+ * Absolute path of the nats-server binary (NATS_SERVER_BIN; `make test-e2e` builds it from the
+ * version go.mod pins), or null when unset: the multi-node tests are then skipped.
+ */
+export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN
+  ? resolve(E2E_DIR, process.env.NATS_SERVER_BIN)
+  : null
+
+const NATS_READY_RE = /Server is ready/
+
+/** A TCP port free on 127.0.0.1 right now (bound to port 0, then released). */
+export async function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on("error", rej)
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address()
+      srv.close(() => res(port))
+    })
+  })
+}
+
+let natsCount = 0
+
+/**
+ * Starts `nats-server -a 127.0.0.1 -p PORT` (a free port unless given) and waits for its
+ * "Server is ready" line. Returns { url ("nats://127.0.0.1:PORT"), port, proc, exited, logText(),
+ * stop(signal), kill9() } like startWeft; killed after the test (or by scope.release()), and its
+ * log printed with the weft logs when a test fails.
+ */
+export async function startNats({ port, args = [], scope } = {}) {
+  if (!NATS_SERVER_BIN) throw new Error("NATS_SERVER_BIN is not set")
+  if (!existsSync(NATS_SERVER_BIN)) {
+    throw new Error(
+      `nats-server binary not found at ${NATS_SERVER_BIN}: build it (make bin/nats-server) or fix NATS_SERVER_BIN`
+    )
+  }
+  if (!port) port = await freePort()
+  const argv = ["-a", "127.0.0.1", "-p", String(port), ...args]
+  const index = ++natsCount
+  const chunks = []
+  const proc = spawn(NATS_SERVER_BIN, argv, { stdio: ["ignore", "pipe", "pipe"] })
+  let exitInfo = null
+  const exited = new Promise(res => {
+    proc.on("exit", (code, signal) => {
+      exitInfo = { code, signal }
+      res(exitInfo)
+    })
+  })
+  const spawnError = new Promise((_, rej) => proc.on("error", rej))
+  spawnError.catch(() => {})
+  const server = {
+    index,
+    label: `nats-server #${index}`,
+    argsText: [NATS_SERVER_BIN, ...argv].join(" "),
+    proc,
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    exited,
+    logText: () => Buffer.concat(chunks).toString("utf8"),
+    exitText: () => (exitInfo ? JSON.stringify(exitInfo) : "still running"),
+  }
+  ;(scope ? scope.servers : servers).push(server)
+
+  let seen = ""
+  const ready = new Promise((res, rej) => {
+    const onData = d => {
+      chunks.push(Buffer.from(d))
+      seen += d.toString("utf8")
+      if (NATS_READY_RE.test(seen)) res()
+    }
+    proc.stdout.on("data", onData)
+    proc.stderr.on("data", onData)
+    exited.then(e =>
+      rej(new Error(`nats-server exited before it was ready (${JSON.stringify(e)}):\n${server.logText()}`))
+    )
+  })
+  ready.catch(() => {})
+
+  server.stop = async (signal = "SIGTERM", timeout = STOP_TIMEOUT_MS) => {
+    if (exitInfo) return exitInfo
+    proc.kill(signal)
+    // An unref'd timer: a pending one would keep the test process alive for `timeout` ms.
+    const res = await Promise.race([exited, sleep(timeout, null, { ref: false })])
+    if (res === null) {
+      proc.kill("SIGKILL")
+      await exited
+      throw new Error(`nats-server did not exit within ${timeout} ms of ${signal}`)
+    }
+    return res
+  }
+  server.kill9 = () => server.stop("SIGKILL")
+  track(
+    server.label,
+    async () => {
+      if (!exitInfo) {
+        proc.kill("SIGKILL")
+        await exited
+      }
+    },
+    scope
+  )
+
+  await withTimeout(Promise.race([ready, spawnError]), START_TIMEOUT_MS, `nats-server on port ${port} getting ready`).catch(
+    e => {
+      throw new Error(`${e.message}\n${server.logText()}`)
+    }
+  )
+  return server
 }
