@@ -32,6 +32,7 @@ type event struct {
 	cl   *Client
 	msg  Message
 	data []byte
+	at   time.Time // when it was posted, for the fan-out latency metric
 }
 
 // relayed reports whether the event came from another node.
@@ -332,6 +333,9 @@ func (d *document) process(batch []event) {
 	}
 	for _, o := range out {
 		o.cl.sendFrame(o.typ, o.frame)
+	}
+	if len(out) > 0 && !batch[0].at.IsZero() {
+		d.m.cfg.Metrics.Fanout(time.Since(batch[0].at))
 	}
 	d.publish()
 }

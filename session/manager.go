@@ -61,6 +61,9 @@ type Metrics interface {
 	DocClosed()
 	EngineCrash()
 	Disconnect(code int)
+	// Fanout observes the time from a message's arrival to the frames it
+	// caused being queued for every peer (after their fsync).
+	Fanout(d time.Duration)
 }
 
 // Manager owns the open documents and the connected clients.
@@ -199,6 +202,7 @@ func (m *Manager) Connect(c Conn, remote string) (*Client, error) {
 // post hands an event to a document's goroutine, starting it if create is
 // set. It reports whether the event was delivered.
 func (m *Manager) post(id string, ev event, create bool) bool {
+	ev.at = time.Now()
 	m.mu.Lock()
 	d := m.docs[id]
 	if d == nil {
@@ -359,4 +363,5 @@ func (nopMetrics) Persisted(time.Duration)    {}
 func (nopMetrics) DocOpened(time.Duration)    {}
 func (nopMetrics) DocClosed()                 {}
 func (nopMetrics) EngineCrash()               {}
+func (nopMetrics) Fanout(time.Duration)       {}
 func (nopMetrics) Disconnect(int)             {}

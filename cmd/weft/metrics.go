@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
 )
 
@@ -28,9 +29,15 @@ type metrics struct {
 	crashes        prometheus.Counter
 	workerRestarts prometheus.Counter
 	disconnects    *prometheus.CounterVec
+	fanout         prometheus.Histogram
+	commit         prometheus.Histogram
+	batch          prometheus.Histogram
 }
 
-func newMetrics(store *storage.Store) *metrics {
+// newMetrics returns the collectors; storage (its commit hook is
+// onCommit) and the session manager are attached with watch once they
+// exist.
+func newMetrics() *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buckets := prometheus.ExponentialBuckets(0.00005, 2, 18) // 50µs … 6.5s
@@ -48,14 +55,33 @@ func newMetrics(store *storage.Store) *metrics {
 		crashes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_engine_crashes_total", Help: "Engine requests lost to a worker crash."}),
 		workerRestarts: prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_worker_restarts_total", Help: "Automerge worker processes restarted after dying."}),
 		disconnects:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_disconnects_total", Help: "Connections closed by the server, by close code."}, []string{"code"}),
+		fanout:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_fanout_seconds", Help: "From a message's arrival to the frames it caused being queued for every peer (fsync included).", Buckets: buckets}),
+		commit:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_commit_seconds", Help: "One bbolt transaction, fsync included.", Buckets: buckets}),
+		batch:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_batch_writes", Help: "Writes carried by one bbolt transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
 	}
-	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects)
+	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects, m.fanout, m.commit, m.batch)
+	return m
+}
+
+// onCommit observes one storage transaction (storage.Options.OnCommit).
+func (m *metrics) onCommit(batch int, d time.Duration) {
+	m.commit.Observe(d.Seconds())
+	m.batch.Observe(float64(batch))
+}
+
+// watch exports the store's and the session manager's live counts.
+func (m *metrics) watch(store *storage.Store, mgr *session.Manager) {
+	reg := m.reg
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_storage_commits_total", Help: "bbolt transactions committed (each one fsync)."},
 		func() float64 { return float64(store.Stats().Commits) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_storage_writes_total", Help: "Writes carried by those transactions (group commit)."},
 		func() float64 { return float64(store.Stats().BatchedWrites) }))
-	return m
+
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_connections", Help: "Open WebSocket connections."},
+		func() float64 { return float64(mgr.Stats().Clients) }))
 }
+
+func (m *metrics) Fanout(d time.Duration) { m.fanout.Observe(d.Seconds()) }
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -102,13 +102,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	dbPath := filepath.Join(f.data, "weft.db")
-	store, err := storage.Open(dbPath, &storage.Options{Logger: log})
+	metrics := newMetrics()
+	store, err := storage.Open(dbPath, &storage.Options{Logger: log, OnCommit: metrics.onCommit})
 	if err != nil {
 		return fmt.Errorf("opening %s (is another weft using this data directory?): %w", dbPath, err)
 	}
 	defer store.Close() // bbolt closes last
 
-	metrics := newMetrics(store)
 	pool, err := crdt.NewPool(&crdt.PoolOptions{
 		Workers: f.workers,
 		Logger:  log,
@@ -145,6 +145,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
+	metrics.watch(store, mgr)
 	var origins []string
 	for _, o := range strings.Split(f.allowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

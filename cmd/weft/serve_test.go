@@ -47,6 +47,16 @@ func TestHealthReadyMetricsAndUpgradeOnAnyPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "b to see a's text", func() bool { return b.text(doc) == "hi" })
+	_, m := httpGet(t, s.url+"/metrics")
+	for _, name := range []string{"weft_fanout_seconds_count", "weft_storage_commit_seconds_count", "weft_storage_batch_writes_count",
+		"weft_apply_seconds_count", "weft_changes_applied_total", "weft_storage_commits_total", "weft_open_documents"} {
+		if metricValue(m, name) <= 0 {
+			t.Errorf("metric %s not positive", name)
+		}
+	}
+	if got := metricValue(m, "weft_connections"); got != 2 {
+		t.Errorf("weft_connections = %v, want 2", got)
+	}
 }
 
 func TestFlagsAndDataDirectoryLock(t *testing.T) {
