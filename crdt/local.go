@@ -36,6 +36,9 @@ type docState struct {
 	// for dependencies inside Automerge), so they can be reported as new
 	// when they finally apply.
 	pending map[Hash][]byte
+	// cur caches the heads while nothing changes them; nil while a call
+	// that may change the document runs (or failed half-way).
+	cur Heads
 }
 
 type peerState struct {
@@ -203,6 +206,15 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	if res, ok := d.ack(r.Peer, m); ok {
+		return res, nil
+	}
+	d.cur = nil
+	defer func() {
+		if err == nil {
+			d.cur = res.Heads
+		}
+	}()
 	before := heads(d.doc)
 	// What was present before the message, for every hash we will need to
 	// reason about afterwards.
@@ -340,6 +352,12 @@ func (l *Local) Merge(_ context.Context, m Merge) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	d.cur = nil
+	defer func() {
+		if err == nil {
+			d.cur = res.Heads
+		}
+	}()
 	if len(m.Data) > l.opts.MaxDocument {
 		return res, fmt.Errorf("%w: merge of %d bytes", ErrTooLarge, len(m.Data))
 	}
@@ -421,6 +439,30 @@ func splitChunks(b []byte) ([]rawChange, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// ack handles, without touching Automerge, the commonest message of all:
+// a live peer acknowledging what we sent it (no changes, no need).
+func (d *docState) ack(peer string, m syncMessage) (Result, bool) {
+	p, ok := d.peers[peer]
+	if !ok || !p.live || d.cur == nil || len(m.changes) > 0 || len(m.need) > 0 {
+		return Result{}, false
+	}
+	their := append(Heads(nil), m.heads...)
+	sortHeads(their)
+	res := Result{Heads: d.cur, TheirHeads: their}
+	switch {
+	case p.ackDirect(their):
+	case their.Equal(d.cur):
+		p.theirHeads, p.direct, p.shared = their, nil, their
+		if !p.acked.Equal(d.cur) {
+			res.Reply = buildMessage(d.cur, d.cur, nil)
+			p.acked = d.cur
+		}
+	default:
+		return Result{}, false
+	}
+	return res, true
 }
 
 // applyLive applies a message from a peer on the live path: no need, and

@@ -153,3 +153,21 @@ func (r *Replica) ChangeMessage() []byte {
 // AckMessage returns the acknowledgement a peer at heads sends to say it is
 // in sync (PROTOCOL.md §8 step 8).
 func AckMessage(heads Heads) []byte { return buildMessage(heads, heads, nil) }
+
+// CarriesChanges reports whether a sync message carries any change, reading
+// only its lists' headers (no hashing): a message without changes cannot
+// change a document.
+func CarriesChanges(msg []byte) bool {
+	if len(msg) == 0 || msg[0] != syncV1 {
+		return true // let the engine judge it
+	}
+	r := &reader{b: msg, off: 1}
+	r.hashes()
+	r.hashes()
+	for i, n := 0, r.count(); i < n && r.err == nil; i++ {
+		r.hashes()
+		r.take(r.uleb())
+	}
+	n := r.count()
+	return r.err != nil || n > 0
+}

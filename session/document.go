@@ -496,6 +496,16 @@ func (d *document) peer(cl *Client) *docPeer {
 	return p
 }
 
+// othersFor lists the peers that may need a message after ev: none when
+// ev carries no change (an acknowledgement cannot change the document),
+// which keeps a crowd's acknowledgements from costing peers² work.
+func (d *document) othersFor(ev event) []string {
+	if !crdt.CarriesChanges(ev.msg.Data) {
+		return nil
+	}
+	return d.otherKeys(ev.cl)
+}
+
 func (d *document) otherKeys(cl *Client) []string {
 	keys := make([]string, 0, len(d.peers))
 	for c := range d.peers {
@@ -520,7 +530,7 @@ func (d *document) sync(ev event, out []outMsg, changes *bytes.Buffer, n *int) [
 	guilty := false
 	for attempt := 0; attempt < 5; attempt++ {
 		ctx, cancel := ctxTimeout()
-		res, err = d.m.cfg.Engine.Receive(ctx, crdt.Receive{Doc: d.id, Peer: cl.key, Msg: ev.msg.Data, Others: d.otherKeys(cl)})
+		res, err = d.m.cfg.Engine.Receive(ctx, crdt.Receive{Doc: d.id, Peer: cl.key, Msg: ev.msg.Data, Others: d.othersFor(ev)})
 		cancel()
 		if err == nil || !(errors.Is(err, crdt.ErrNotOpen) || errors.Is(err, crdt.ErrCrashed)) {
 			break
@@ -633,7 +643,7 @@ func (d *document) syncRun(run []event, out []outMsg, changes *bytes.Buffer, n *
 	}
 	rs := make([]crdt.Receive, len(live))
 	for i, ev := range live {
-		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data, Others: d.otherKeys(ev.cl)}
+		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data, Others: d.othersFor(ev)}
 	}
 	start := time.Now()
 	ctx, cancel := ctxTimeout()
