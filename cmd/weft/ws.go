@@ -40,7 +40,8 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 	m.Config.PongWait = cfg.PongWait
 	m.Config.WriteWait = 10 * time.Second
 	m.Upgrader.CheckOrigin = originChecker(cfg.AllowedOrigins)
-	m.Upgrader.ReadBufferSize = 4096
+	// Zero: reuse the HTTP server's 4 KiB reader instead of a second buffer.
+	m.Upgrader.ReadBufferSize = 0
 	m.Upgrader.WriteBufferSize = 4096
 	m.Upgrader.WriteBufferPool = &sync.Pool{}
 
