@@ -1,5 +1,3 @@
-// Command weft is a collaborative document server speaking the
-// automerge-repo sync protocol. See README.md.
 package main
 
 import (

@@ -1,0 +1,53 @@
+// Package crdt runs Automerge documents for weft, and is the only package
+// that imports automerge-go (automerge-rs 0.5.0 through cgo). It knows
+// nothing of networks or storage: documents come in and go out as bytes.
+//
+// # Engines
+//
+// An Engine holds open documents and, per document, a sync state per peer.
+// Two implementations share one interface:
+//
+//   - Local runs documents in this process. It is fast, and right for
+//     trusted input (tests, tools, the load generator's replicas).
+//   - Pool runs each document in one of several worker processes: the
+//     same binary re-executed with WEFT_CRDT_WORKER=1, whose main calls
+//     MaybeRunWorker first (so must every test binary that starts a Pool,
+//     from TestMain). automerge-rs 0.5.0 is built with panic=abort, and a
+//     crafted sync message makes it abort its whole process; in a Pool that
+//     process is a worker, never the server. Requests and answers travel as
+//     length-prefixed CBOR frames over the worker's stdin and stdout.
+//
+// When a worker dies, every request in flight on it fails with ErrCrashed
+// and every document it held answers ErrNotOpen until reopened; the
+// worker restarts at once (with backoff if it keeps dying). Probe replays
+// one message alone in a separate probe worker, so that callers can tell
+// the message that crashes the core from innocent bystanders.
+//
+// # The live path
+//
+// automerge-rs 0.5.0's per-peer sync costs grow with a document's history.
+// The engine therefore keeps Automerge's sync state for peers that are
+// behind, ahead or unknown, and serves peers confirmed in sync directly:
+// new change chunks in hand-built V1 messages (syncmsg.go), their
+// keystrokes applied with LoadIncremental, their acknowledgements answered
+// from cached heads. A fresh peer with a current core gets the whole
+// document as one chunk. Receive reports exactly the change chunks a
+// message added, so callers persist them before anything is sent.
+//
+// # Concurrency
+//
+// Calls for one document must come from one goroutine at a time (its
+// owner in session); calls for different documents may run concurrently.
+// Pool is safe for concurrent use; Local guards its map of documents with a
+// mutex and leaves each document to its owner. Replica is a single-owner
+// client-side document for tests and tools.
+//
+// # Untrusted input
+//
+// Sync messages and documents from the network are untrusted: they are
+// size-checked, parsed in Go (structure and change checksums, which 0.5.0
+// does not verify) before automerge-rs sees them, and in a server only
+// ever reach automerge-rs inside a worker. automerge-go panics (in Go) on
+// unexpected C results; those panics become ErrBadMessage. Document ids
+// are bs58check strings (ParseDocumentID).
+package crdt
