@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/weft-dev/weft/crdt"
 )
 
@@ -20,6 +22,7 @@ type Client struct {
 	m      *Manager
 	conn   Conn
 	remote string
+	auth   *Auth // nil: open (write everywhere)
 	id     uint64
 	log    *slog.Logger
 
@@ -31,7 +34,10 @@ type Client struct {
 	key       string // per-connection key of this peer's sync states
 	storageID string // "" for ephemeral peers: nothing is persisted for them
 	docs      map[string]bool
-	eph       map[string]uint64 // ephemeral dedupe: sessionId → last count
+	eph       map[string]uint64    // ephemeral dedupe: sessionId → last count
+	resyncAt  map[string]time.Time // read-only refusals: last resync per document
+	ephLimit  *rate.Limiter        // nil: no limit
+	ephDrops  int                  // ephemeral messages dropped by ephLimit
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -120,12 +126,71 @@ func (cl *Client) sync(msg Message) {
 		cl.close(CloseProtocol, "sync message without data")
 		return
 	}
+	role := cl.auth.role(msg.DocumentID)
+	if role == RoleNone {
+		// Exactly what a missing document looks like: no hint it exists,
+		// nothing applied, nothing opened.
+		cl.log.Info("document access denied", "audit", "access_denied", "doc", msg.DocumentID, "user", cl.user())
+		cl.m.cfg.Metrics.Limited("access")
+		cl.send(Message{Type: TypeDocUnavailable, SenderID: cl.m.peerID, TargetID: cl.peerID, DocumentID: msg.DocumentID})
+		return
+	}
+	if role == RoleRead {
+		if n, err := crdt.MessageChanges(msg.Data); err != nil || n > 0 {
+			// Refused before the engine sees it; the document restarts
+			// this peer's sync state so that it resyncs from the server.
+			cl.log.Info("refusing changes from a read-only peer", "audit", "read_only_write", "doc", msg.DocumentID, "user", cl.user(), "changes", n)
+			cl.m.cfg.Metrics.Limited("read_only")
+			cl.send(Message{Type: TypeError, SenderID: cl.m.peerID, TargetID: cl.peerID, DocumentID: msg.DocumentID,
+				Message: "read-only access: changes to document " + msg.DocumentID + " refused"})
+			// One resync per document every few seconds: a client that
+			// keeps resending its changes cannot make the server loop.
+			if time.Since(cl.resyncAt[msg.DocumentID]) > resyncEvery {
+				if cl.resyncAt == nil {
+					cl.resyncAt = map[string]time.Time{}
+				}
+				cl.resyncAt[msg.DocumentID] = time.Now()
+				cl.docs[msg.DocumentID] = true
+				cl.m.post(msg.DocumentID, event{kind: evResync, cl: cl}, true)
+			}
+			return
+		}
+	}
+	if !cl.docs[msg.DocumentID] && len(cl.docs) >= cl.m.cfg.MaxDocsPerConn {
+		cl.log.Warn("closing connection: too many documents open", "audit", "limit_docs_per_conn", "limit", cl.m.cfg.MaxDocsPerConn)
+		cl.m.cfg.Metrics.Limited("docs_per_conn")
+		cl.fail(CloseTooManyDocs, "too many documents open on one connection")
+		return
+	}
 	cl.docs[msg.DocumentID] = true
 	cl.m.post(msg.DocumentID, event{kind: evSync, cl: cl, msg: msg}, true)
 }
 
+// resyncEvery bounds how often a read-only peer's refused changes restart
+// its sync state for one document.
+const resyncEvery = 5 * time.Second
+
+func (cl *Client) user() string {
+	if cl.auth == nil {
+		return ""
+	}
+	return cl.auth.User
+}
+
 func (cl *Client) ephemeral(msg Message) {
 	if !crdt.ValidDocumentID(msg.DocumentID) || len(msg.Data) == 0 {
+		return
+	}
+	if cl.auth.role(msg.DocumentID) == RoleNone {
+		return
+	}
+	if cl.ephLimit != nil && !cl.ephLimit.Allow() {
+		// Lossy by nature: drop, count, and log once per hundred.
+		cl.m.cfg.Metrics.Limited("ephemeral_rate")
+		if cl.ephDrops%100 == 0 {
+			cl.log.Warn("dropping ephemeral messages over the rate limit", "audit", "limit_ephemeral_rate", "dropped", cl.ephDrops+1)
+		}
+		cl.ephDrops++
 		return
 	}
 	if last, ok := cl.eph[msg.SessionID]; ok && msg.Count <= last {
@@ -162,6 +227,10 @@ func (cl *Client) sendFrame(typ string, frame []byte) {
 	}
 	cl.m.cfg.Metrics.MessageOut(typ, len(frame))
 }
+
+// Close ends the connection with a close code from the catalogue, for
+// limits the transport enforces (message rate).
+func (cl *Client) Close(code int, reason string) { cl.close(code, reason) }
 
 // close ends the connection once, with a close code from the catalogue.
 func (cl *Client) close(code int, reason string) {

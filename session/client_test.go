@@ -320,7 +320,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("second Shutdown: %v", err)
 	}
 	conn := newFakeConn()
-	if cl, err := e.m.Connect(conn, "192.0.2.9"); !errors.Is(err, session.ErrShutdown) || cl != nil {
+	if cl, err := e.m.Connect(conn, "192.0.2.9", nil); !errors.Is(err, session.ErrShutdown) || cl != nil {
 		t.Fatalf("Connect after Shutdown = %v, %v; want ErrShutdown", cl, err)
 	}
 	if code, _ := conn.closeCode(); code != session.CloseShutdown {

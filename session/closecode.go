@@ -11,13 +11,15 @@ const (
 	CloseReplaced       = 4002 // a newer connection joined with the same peer id
 	CloseJoinTimeout    = 4003 // no join within the join timeout
 	CloseInternal       = 4004 // the document's engine failed; resync after reconnecting
-	CloseTryAgainLater  = 4005 // admission refused for now
+	CloseTryAgainLater  = 4005 // admission refused for now (admission rate, connections per IP or in total)
+	CloseRateLimited    = 4006 // messages or bytes per second over the limit for too long
 	CloseProtocol       = 4500 // not a protocol message (bad CBOR, missing fields)
 	CloseVersion        = 4501 // unsupported protocol version
 	CloseTooLarge       = 4502 // message over the size limit
 	CloseBanned         = 4503 // this peer crashed the engine repeatedly; refused for a while
 	CloseBadSyncMessage = 4504 // a sync message Automerge cannot read
 	CloseUnauthorized   = 4505 // authentication failed
+	CloseTooManyDocs    = 4506 // more documents open on one connection than allowed
 )
 
 // CloseError is a protocol outcome that ends a connection.

@@ -75,11 +75,23 @@
 // 4000–4499 are transient, and the client reconnects: [CloseShutdown] (server stopping),
 // [CloseSlowConsumer] (send queue full), [CloseReplaced] (newer connection with the same peer
 // id), [CloseJoinTimeout] (no join within [Config.JoinTimeout]), [CloseInternal] (the
-// document's engine or storage failed), [CloseTryAgainLater] (admission refused for now).
+// document's engine or storage failed), [CloseTryAgainLater] (admission refused for now),
+// [CloseRateLimited] (over the per-connection message or byte rate for too long).
 // 4500–4999 mean "do not retry unchanged": [CloseProtocol] (not a protocol message, sync
 // without data), [CloseVersion] (no supported protocol version; an error message precedes
 // it), [CloseTooLarge], [CloseBanned], [CloseBadSyncMessage] (a sync message Automerge cannot
-// read or that crashed it), [CloseUnauthorized]. [CloseError] carries a code and reason.
+// read or that crashed it), [CloseUnauthorized] (no valid token), [CloseTooManyDocs] (over
+// [Config.MaxDocsPerConn]).
+//
+// # Access
+//
+// [Manager.Connect] takes what the transport verified ([Auth]): a role per document. A peer
+// with [RoleNone] gets doc-unavailable, as for a missing document, and its message is neither
+// applied nor opens anything. A [RoleRead] peer receives everything; a sync message of its
+// that carries changes (counted with crdt.MessageChanges before the engine sees it) is
+// refused with an error message, and its sync state restarts (at most every few seconds per
+// document) so that it resyncs. Ephemeral messages need a role too, and are limited to
+// [Config.EphemeralRate] per connection (the excess is dropped: they are lossy by nature). [CloseError] carries a code and reason.
 //
 // # Lifetime
 //

@@ -20,6 +20,7 @@ const (
 	evSync evKind = iota
 	evEphemeral
 	evLeave
+	evResync // a read-only peer's changes were refused: restart its sync state
 	// From the Relay (other nodes); cl is nil.
 	evRelayChanges   // data: change chunks another node persisted
 	evRelayEphemeral // data: an ephemeral frame from another node
@@ -304,6 +305,8 @@ func (d *document) process(batch []event) {
 			out = d.ephemeral(ev, out)
 		case evLeave:
 			d.leave(ev.cl)
+		case evResync:
+			out = d.resync(ev.cl, out)
 		case evRelayChanges:
 			if d.loaded {
 				out = d.merge(ev.data, out, &changes, &n)
@@ -714,6 +717,31 @@ func (d *document) recover(out *[]outMsg) ([]byte, error) {
 		}
 	}
 	return data, nil
+}
+
+// resync restarts cl's sync state (its last message was refused, so the
+// two sides disagree about what it has) and queues a fresh sync message
+// for it: the peer keeps receiving the document.
+func (d *document) resync(cl *Client, out []outMsg) []outMsg {
+	if cl.closed.Load() || !d.loaded || d.broken != nil {
+		return out
+	}
+	d.peer(cl)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	if err := d.m.cfg.Engine.SetPeer(ctx, d.id, cl.key, nil); err != nil {
+		d.log.Warn("resetting a peer's sync state failed", "peer", cl.peerID, "err", err)
+		return out
+	}
+	msgs, err := d.m.cfg.Engine.Generate(ctx, d.id, []string{cl.key})
+	if err != nil {
+		d.log.Warn("generating a resync message failed", "peer", cl.peerID, "err", err)
+		return out
+	}
+	for _, o := range msgs {
+		out = append(out, d.syncFrame(cl, o.Msg))
+	}
+	return out
 }
 
 func (d *document) ephemeral(ev event, out []outMsg) []outMsg {

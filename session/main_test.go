@@ -280,7 +280,7 @@ func (e *env) connectFrom(id, remote string, conn *fakeConn) *testClient {
 	// mu orders the Client's creation before the transport's calls, as a
 	// real transport's own locking does.
 	c.mu.Lock()
-	cl, err := e.m.Connect(conn, remote)
+	cl, err := e.m.Connect(conn, remote, nil)
 	c.cl = cl
 	c.mu.Unlock()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
 )
@@ -41,6 +43,15 @@ type Config struct {
 	StrikeLimit  int
 	StrikeWindow time.Duration
 	BanDuration  time.Duration
+	// MaxDocsPerConn is how many documents one connection may open; more
+	// closes it with CloseTooManyDocs. Zero means 1000.
+	MaxDocsPerConn int
+	// EphemeralRate is how many ephemeral messages per second one
+	// connection may send (bursts of EphemeralBurst); the excess is
+	// dropped and counted. Zero means 100/s, bursts of 200; negative means
+	// no limit.
+	EphemeralRate  float64
+	EphemeralBurst int
 	// Metrics observes the session layer; nil means none.
 	Metrics Metrics
 	// Relay joins this node to the others of a cluster; nil means a single
@@ -61,6 +72,9 @@ type Metrics interface {
 	DocClosed()
 	EngineCrash()
 	Disconnect(code int)
+	// Limited counts a message or connection refused by a limit (reason
+	// "ephemeral_rate", "docs_per_conn", "read_only", "access").
+	Limited(reason string)
 	// Fanout observes the time from a message's arrival to the frames it
 	// caused being queued for every peer (after their fsync).
 	Fanout(d time.Duration)
@@ -109,6 +123,15 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = nopMetrics{}
+	}
+	if cfg.MaxDocsPerConn == 0 {
+		cfg.MaxDocsPerConn = 1000
+	}
+	if cfg.EphemeralRate == 0 {
+		cfg.EphemeralRate = 100
+	}
+	if cfg.EphemeralBurst == 0 {
+		cfg.EphemeralBurst = 2 * int(max(cfg.EphemeralRate, 1))
 	}
 	peerID := cfg.PeerID
 	if peerID == "" {
@@ -179,17 +202,25 @@ func (m *Manager) PeerID() string { return m.peerID }
 var ErrShutdown = errors.New("session: shutting down")
 
 // Connect registers a new connection. remote names it in logs and strikes
-// (an IP address). Frames from the connection go to Client.Receive, and
-// Client.Closed must be called once the transport is gone.
-func (m *Manager) Connect(c Conn, remote string) (*Client, error) {
+// (an IP address); auth is what the transport verified about it (nil: open,
+// write access to every document). Frames from the connection go to
+// Client.Receive, and Client.Closed must be called once the transport is
+// gone.
+func (m *Manager) Connect(c Conn, remote string, auth *Auth) (*Client, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
 		c.Close(CloseShutdown, "server shutting down")
 		return nil, ErrShutdown
 	}
-	cl := &Client{m: m, conn: c, remote: remote, id: m.connID.Add(1), docs: map[string]bool{}, eph: map[string]uint64{}}
+	cl := &Client{m: m, conn: c, remote: remote, auth: auth, id: m.connID.Add(1), docs: map[string]bool{}, eph: map[string]uint64{}}
+	if m.cfg.EphemeralRate > 0 {
+		cl.ephLimit = rate.NewLimiter(rate.Limit(m.cfg.EphemeralRate), m.cfg.EphemeralBurst)
+	}
 	cl.log = m.log.With("conn", cl.id, "remote", remote)
+	if u := cl.user(); u != "" {
+		cl.log = cl.log.With("user", u)
+	}
 	m.all[cl] = struct{}{}
 	cl.joinTimer = time.AfterFunc(m.cfg.JoinTimeout, func() {
 		if !cl.joined.Load() {
@@ -365,3 +396,4 @@ func (nopMetrics) DocClosed()                 {}
 func (nopMetrics) EngineCrash()               {}
 func (nopMetrics) Fanout(time.Duration)       {}
 func (nopMetrics) Disconnect(int)             {}
+func (nopMetrics) Limited(string)             {}

@@ -129,7 +129,10 @@ func startWeft(bin string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn")
+	// Every bench connection comes from 127.0.0.1: lift the per-address
+	// and admission limits meant for the open internet.
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn",
+		"--max-conns-per-ip", "0", "--admission-rate", "0")
 	return startServer("weft", cmd, data)
 }
 

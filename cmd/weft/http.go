@@ -27,7 +27,16 @@ type handlerDeps struct {
 	log     *slog.Logger
 	// frameAncestors is the CSP frame-ancestors list for the editor pages.
 	frameAncestors string
+	// auth verifies tokens; nil is the open mode.
+	auth *authenticator
+	// checkOrigin is the upgrade's origin check (also for refused upgrades).
+	checkOrigin func(*http.Request) bool
+	// admission admits new connections; nil admits all.
+	admission *admission
 }
+
+// maxAPIBody bounds a request body on /api/.
+const maxAPIBody = 1 << 20
 
 // newHandler routes: WebSocket upgrades on any path (Node clients crash on
 // a refused upgrade, PROTOCOL.md §6), health, metrics, then the editor.
@@ -51,18 +60,59 @@ func newHandler(d handlerDeps) http.Handler {
 			"connections": st.Clients, "openDocuments": st.Docs, "editorBuilt": editorweb.Built(),
 		})
 	})
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/", d.apiAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint")
-	})
+	})))
 	// Everything else is the editor: its pages, hashed assets, and
 	// index.html for app routes such as /d/<documentId>.
 	mux.Handle("/", editorweb.Handler(editorweb.Options{Logger: d.log, FrameAncestors: d.frameAncestors}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
-			upgrade(d.mel, w, r)
+			d.upgrade(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
+	})
+}
+
+// upgrade authenticates a WebSocket upgrade and hands it to melody. A
+// refused one is still upgraded, then closed with a close code and reason:
+// automerge-repo's Node client crashes on an HTTP error (PROTOCOL.md §6).
+func (d handlerDeps) upgrade(w http.ResponseWriter, r *http.Request) {
+	if d.admission != nil {
+		release, refused := d.admission.admit(remoteIP(r))
+		if refused != "" {
+			d.log.Warn("connection refused by a limit", "audit", "limit_"+refused, "remote", remoteIP(r))
+			d.metrics.refused.WithLabelValues(refused).Inc()
+			refuseUpgrade(w, r, d.checkOrigin, session.CloseTryAgainLater, "try again later")
+			return
+		}
+		// melody's handler returns when the connection is over.
+		defer release()
+	}
+	auth, err := d.auth.authenticate(r)
+	if err != nil {
+		d.log.Warn("authentication failed", "audit", "auth_failed", "remote", remoteIP(r), "reason", authReason(err), "err", err)
+		d.metrics.refused.WithLabelValues("auth").Inc()
+		refuseUpgrade(w, r, d.checkOrigin, session.CloseUnauthorized, authReason(err))
+		return
+	}
+	upgrade(d.mel, w, r, auth)
+}
+
+// apiAuth requires a valid token on every API call (when auth is on) and
+// bounds request bodies.
+func (d handlerDeps) apiAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := d.auth.authenticate(r); err != nil {
+			d.log.Warn("authentication failed", "audit", "auth_failed", "remote", remoteIP(r), "path", r.URL.Path, "reason", authReason(err), "err", err)
+			d.metrics.refused.WithLabelValues("auth").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="weft"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", authReason(err))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
+		next.ServeHTTP(w, r)
 	})
 }
 

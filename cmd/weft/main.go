@@ -36,6 +36,7 @@ const usage = `weft — a collaborative document server (automerge-repo sync pro
 
 Usage:
   weft serve [flags]     run a node (the default command)
+  weft token [flags]     mint an HS256 token for development (--secret-file F --sub u --doc '*=write' --ttl 1h)
   weft version           print the version
 
 Run "weft serve -h" for the server's flags.
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, stdout, stderr)
+	case "token":
+		return mintToken(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "weft", version)
 		return nil

@@ -29,6 +29,7 @@ type metrics struct {
 	crashes        prometheus.Counter
 	workerRestarts prometheus.Counter
 	disconnects    *prometheus.CounterVec
+	refused        *prometheus.CounterVec
 	fanout         prometheus.Histogram
 	commit         prometheus.Histogram
 	batch          prometheus.Histogram
@@ -55,11 +56,12 @@ func newMetrics() *metrics {
 		crashes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_engine_crashes_total", Help: "Engine requests lost to a worker crash."}),
 		workerRestarts: prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_worker_restarts_total", Help: "Automerge worker processes restarted after dying."}),
 		disconnects:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_disconnects_total", Help: "Connections closed by the server, by close code."}, []string{"code"}),
+		refused:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_refused_total", Help: "Requests, connections and messages refused by authentication or a limit, by reason."}, []string{"reason"}),
 		fanout:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_fanout_seconds", Help: "From a message's arrival to the frames it caused being queued for every peer (fsync included).", Buckets: buckets}),
 		commit:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_commit_seconds", Help: "One bbolt transaction, fsync included.", Buckets: buckets}),
 		batch:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_batch_writes", Help: "Writes carried by one bbolt transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
 	}
-	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects, m.fanout, m.commit, m.batch)
+	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects, m.refused, m.fanout, m.commit, m.batch)
 	return m
 }
 
@@ -107,6 +109,8 @@ func (m *metrics) DocOpened(d time.Duration) {
 	m.docLoad.Observe(d.Seconds())
 	m.openDocs.Inc()
 }
-func (m *metrics) DocClosed()          { m.openDocs.Dec() }
-func (m *metrics) EngineCrash()        { m.crashes.Inc() }
+func (m *metrics) DocClosed()            { m.openDocs.Dec() }
+func (m *metrics) EngineCrash()          { m.crashes.Inc() }
+func (m *metrics) Limited(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
 func (m *metrics) Disconnect(code int) { m.disconnects.WithLabelValues(strconv.Itoa(code)).Inc() }

@@ -43,6 +43,27 @@ type serveFlags struct {
 	natsCreds      string
 	natsTLSCA      string
 	nodeID         string
+
+	auth           string
+	insecureOpen   bool
+	jwtSecretFile  string
+	jwtPublicKey   string
+	jwtJWKS        string
+	jwtLeeway      time.Duration
+	frameAncestors string
+
+	maxConns       int
+	maxConnsPerIP  int
+	admissionRate  float64
+	admissionBurst int
+	connMsgRate    float64
+	connMsgBurst   int
+	connBytesRate  int64
+	maxDocsPerConn int
+	ephemeralRate  float64
+
+	tlsCert string
+	tlsKey  string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -65,11 +86,46 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.natsCreds, "nats-creds", "", "NATS user credentials file (JWT and nkey seed)")
 	fs.StringVar(&f.natsTLSCA, "nats-tls-ca", "", "CA certificate file to verify the NATS servers (tls:// URLs)")
 	fs.StringVar(&f.nodeID, "node-id", "", "this node's id in the cluster; empty: one made up once and kept in the data directory")
+	fs.StringVar(&f.auth, "auth", "", "authentication: none or jwt (default: none on a loopback --addr; required elsewhere)")
+	fs.BoolVar(&f.insecureOpen, "insecure-open", false, "allow --auth none on a non-loopback address: anyone who reaches it may read and write every document")
+	fs.StringVar(&f.jwtSecretFile, "jwt-secret-file", "", "file holding the HS256 shared secret (at least 32 bytes)")
+	fs.StringVar(&f.jwtPublicKey, "jwt-public-key-file", "", "PEM file of RS256/ES256 public keys (PUBLIC KEY or CERTIFICATE blocks)")
+	fs.StringVar(&f.jwtJWKS, "jwt-jwks-file", "", "JWK set (JSON) of RS256/ES256 public keys, chosen by kid")
+	fs.DurationVar(&f.jwtLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on exp and nbf (at most 5m)")
+	fs.StringVar(&f.frameAncestors, "frame-ancestors", "", "CSP frame-ancestors for the editor pages (sites allowed to embed it); empty: 'self'")
+	fs.IntVar(&f.maxConns, "max-conns", 20000, "WebSocket connections in total (more get close 4005, try again later); 0: no cap")
+	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 200, "WebSocket connections per remote address (behind a proxy, all share its address); 0: no cap")
+	fs.Float64Var(&f.admissionRate, "admission-rate", 200, "new WebSocket connections admitted per second (others get close 4005 and retry); 0: no limit")
+	fs.IntVar(&f.admissionBurst, "admission-burst", 400, "burst of the admission bucket")
+	fs.Float64Var(&f.connMsgRate, "conn-msg-rate", 1000, "messages per second per connection (throttled; cut with 4006 after 5s over); 0: no limit")
+	fs.IntVar(&f.connMsgBurst, "conn-msg-burst", 5000, "burst of the per-connection message bucket")
+	fs.Int64Var(&f.connBytesRate, "conn-bytes-rate", 20<<20, "bytes per second per connection (throttled like --conn-msg-rate); 0: no limit")
+	fs.IntVar(&f.maxDocsPerConn, "max-docs-per-conn", 1000, "documents one connection may open (more: close 4506)")
+	fs.Float64Var(&f.ephemeralRate, "ephemeral-rate", 100, "ephemeral messages per second per connection (the excess is dropped); negative: no limit")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve https and wss; reloaded on SIGHUP")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file for --tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	switch f.auth {
+	case "":
+		f.auth = "none"
+		if !isLoopback(f.addr) && !f.insecureOpen {
+			return nil, fmt.Errorf("--addr %s is not a loopback address: use --auth jwt (or --insecure-open to serve every document to anyone)", f.addr)
+		}
+	case "none":
+		if !isLoopback(f.addr) && !f.insecureOpen {
+			return nil, fmt.Errorf("--auth none on the non-loopback address %s needs --insecure-open", f.addr)
+		}
+	case "jwt":
+	default:
+		return nil, fmt.Errorf("--auth must be none or jwt, not %q", f.auth)
 	}
 	return f, nil
 }
@@ -97,6 +153,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log, err := newLogger(f.logFormat, f.logLevel, stderr)
 	if err != nil {
 		return err
+	}
+	var certs *certReloader
+	if f.tlsCert != "" {
+		if certs, err = newCertReloader(f.tlsCert, f.tlsKey, log); err != nil {
+			return err
+		}
+	}
+	var auth *authenticator
+	if f.auth == "jwt" {
+		if auth, err = newAuthenticator(f.jwtSecretFile, f.jwtPublicKey, f.jwtJWKS, f.jwtLeeway); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -134,6 +202,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		JoinTimeout: f.joinTimeout,
 		IdleUnload:  f.idleUnload,
 		Metrics:     metrics,
+
+		MaxDocsPerConn: f.maxDocsPerConn,
+		EphemeralRate:  f.ephemeralRate,
 	}
 	if cl != nil {
 		cfg.Relay = cl.relay
@@ -159,6 +230,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PongWait:       2 * f.pingPeriod,
 		AllowedOrigins: origins,
 		Logger:         log,
+		MsgRate:        f.connMsgRate,
+		MsgBurst:       f.connMsgBurst,
+		BytesRate:      f.connBytesRate,
+		Metrics:        metrics,
 	}, mgr)
 
 	ln, err := net.Listen("tcp", f.addr)
@@ -167,20 +242,38 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ready := &readiness{}
 	srv := &http.Server{
-		Handler:           newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log}),
+		Handler: newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log,
+			auth: auth, checkOrigin: originChecker(origins), frameAncestors: f.frameAncestors,
+			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	url := "http://" + ln.Addr().String()
+	if certs != nil {
+		srv.TLSConfig = certs.tlsConfig()
+		url = "https://" + ln.Addr().String()
+		hctx, stopHUP := context.WithCancel(ctx)
+		defer stopHUP()
+		certs.watchSIGHUP(hctx)
+	}
 	fmt.Fprintf(stdout, "weft: listening on %s\n", url)
-	log.Info("weft started", "url", url, "data", dbPath, "storageId", store.StorageID(), "workers", f.workers, "version", version)
+	log.Info("weft started", "url", url, "data", dbPath, "storageId", store.StorageID(), "workers", f.workers, "version", version, "auth", f.auth)
+	if auth == nil {
+		log.Warn("authentication is off: anyone who can reach this address may read and write every document", "addr", f.addr)
+	}
 	if cl != nil {
 		log.Info("cluster node", "node", cl.relay.ID(), "nats", f.natsURLs, "connected", cl.nc.IsConnected())
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if certs != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	ready.set(true)
 
 	select {

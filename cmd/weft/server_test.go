@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -130,7 +131,9 @@ type wsClient struct {
 
 type dialOpts struct {
 	localIP string // source address on loopback (127.0.0.x)
-	path    string
+	path    string // may carry a query (?token=...)
+	header  http.Header
+	tls     *tls.Config // for wss
 }
 
 func dial(t testing.TB, s *server, peerID string, o dialOpts) *wsClient {
@@ -144,12 +147,12 @@ func dial(t testing.TB, s *server, peerID string, o dialOpts) *wsClient {
 }
 
 func tryDial(s *server, peerID string, o dialOpts) (*wsClient, error) {
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: o.tls}
 	if o.localIP != "" {
 		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(o.localIP)}}
 		d.NetDialContext = nd.DialContext
 	}
-	conn, _, err := d.Dial(s.ws+strings.TrimPrefix(o.path, "/"), nil)
+	conn, _, err := d.Dial(s.ws+strings.TrimPrefix(o.path, "/"), o.header)
 	if err != nil {
 		return nil, err
 	}

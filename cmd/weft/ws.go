@@ -26,6 +26,12 @@ type wsConfig struct {
 	PongWait       time.Duration
 	AllowedOrigins []string // hosts (host[:port]) allowed besides the request's own
 	Logger         *slog.Logger
+	// Per connection: messages per second (bursts of MsgBurst) and bytes
+	// per second; zero means no limit.
+	MsgRate   float64
+	MsgBurst  int
+	BytesRate int64
+	Metrics   *metrics
 }
 
 // newMelody configures melody where its defaults are wrong for a CRDT
@@ -49,13 +55,33 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 		c := connOf(s)
 		c.s = s
 		c.limit = int64(cfg.SendQueue)
-		cl, err := mgr.Connect(c, remoteIP(s.Request))
+		a, _ := s.Get("auth")
+		auth, _ := a.(*session.Auth)
+		cl, err := mgr.Connect(c, remoteIP(s.Request), auth)
 		if err != nil {
 			return
 		}
 		s.Set("client", cl)
 	})
 	m.HandleMessageBinary(func(s *melody.Session, b []byte) {
+		c := connOf(s)
+		if c.rate == nil {
+			c.rate = newConnRate(cfg.MsgRate, cfg.MsgBurst, cfg.BytesRate, cfg.MaxMessage)
+		}
+		if !c.rate.wait(len(b)) {
+			if c.limited.CompareAndSwap(false, true) {
+				cfg.Logger.Warn("closing connection: message rate over the limit", "audit", "limit_message_rate", "remote", remoteIP(s.Request))
+				if cfg.Metrics != nil {
+					cfg.Metrics.Limited("message_rate")
+				}
+				if cl := clientOf(s); cl != nil {
+					cl.Close(session.CloseRateLimited, "too many messages or bytes per second")
+				} else {
+					c.Close(session.CloseRateLimited, "too many messages or bytes per second")
+				}
+			}
+			return
+		}
 		if cl := clientOf(s); cl != nil {
 			cl.Receive(b)
 		}
@@ -93,6 +119,9 @@ type wsConn struct {
 	limit  int64
 	queued atomic.Int64
 	once   sync.Once
+
+	rate    *connRate // read goroutine only
+	limited atomic.Bool
 }
 
 var errQueueFull = errors.New("send queue full")
@@ -141,10 +170,11 @@ func clientOf(s *melody.Session) *session.Client {
 }
 
 // upgrade hands a request to melody, remembering the hijacked net.Conn.
-func upgrade(m *melody.Melody, w http.ResponseWriter, r *http.Request) {
+// auth is what the request's token grants (nil: open mode).
+func upgrade(m *melody.Melody, w http.ResponseWriter, r *http.Request, auth *session.Auth) {
 	c := &wsConn{}
 	hw := &hijackWriter{ResponseWriter: w, conn: c}
-	if err := m.HandleRequestWithKeys(hw, r, map[string]any{"conn": c}); err != nil {
+	if err := m.HandleRequestWithKeys(hw, r, map[string]any{"conn": c, "auth": auth}); err != nil {
 		// The upgrader already answered with an error status.
 		return
 	}
@@ -165,6 +195,29 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		h.conn.raw = nc
 	}
 	return nc, rw, err
+}
+
+// refuseUpgrade accepts the upgrade and closes at once with code and
+// reason: automerge-repo's Node client crashes on a refused upgrade
+// (PROTOCOL.md §6), and a close code tells it whether to retry. A
+// cross-site request still gets the upgrader's 403.
+func refuseUpgrade(w http.ResponseWriter, r *http.Request, checkOrigin func(*http.Request) bool, code int, reason string) {
+	up := websocket.Upgrader{CheckOrigin: checkOrigin, ReadBufferSize: 512, WriteBufferSize: 512}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	// Wait briefly for the peer's close reply so that it reads ours.
+	conn.SetReadDeadline(deadline)
+	conn.SetReadLimit(4096)
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			break
+		}
+	}
+	conn.Close()
 }
 
 // originChecker allows requests without an Origin (non-browser clients),
