@@ -17,6 +17,9 @@ type LocalOptions struct {
 	MaxMessage int
 	// MaxDocument caps the bytes a document is loaded from; zero means 256 MiB.
 	MaxDocument int
+	// NoLive turns the live path off: every message goes through
+	// Automerge's own sync states (for equivalence tests).
+	NoLive bool
 }
 
 // Local runs documents in this process. It is fast and right for trusted
@@ -39,6 +42,8 @@ type docState struct {
 	// cur caches the heads while nothing changes them; nil while a call
 	// that may change the document runs (or failed half-way).
 	cur Heads
+	// noLive mirrors LocalOptions.NoLive.
+	noLive bool
 }
 
 type peerState struct {
@@ -55,6 +60,9 @@ type peerState struct {
 	// history); shared are the heads last confirmed on both sides.
 	live   bool
 	shared Heads
+	// stale: ss missed messages the live path handled; syncState
+	// restarts it from shared before Automerge uses it again.
+	stale bool
 }
 
 // maxDirect bounds the heads remembered per peer; a peer that lags further
@@ -148,7 +156,7 @@ func (l *Local) Open(_ context.Context, id string, data []byte) (hs Heads, err e
 		return nil, err
 	}
 	l.mu.Lock()
-	l.docs[id] = &docState{doc: doc, peers: map[string]*peerState{}, pending: map[Hash][]byte{}}
+	l.docs[id] = &docState{doc: doc, peers: map[string]*peerState{}, pending: map[Hash][]byte{}, noLive: l.opts.NoLive}
 	l.mu.Unlock()
 	return heads(doc), nil
 }
@@ -206,7 +214,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	if res, ok := d.ack(r.Peer, m); ok {
+	if res, ok := d.ack(r.Peer, m); ok && !l.opts.NoLive {
 		return res, nil
 	}
 	d.cur = nil
@@ -241,18 +249,12 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	}
 
 	p := d.peer(r.Peer)
-	if !d.applyLive(p, m, had) {
-		if p.live {
-			// Our sync state for this peer went stale on the live path;
-			// restart it from the heads we know we share.
-			p.live = false
-			if ss, err := automerge.LoadSyncState(d.doc, encodeSyncState(p.shared)); err == nil {
-				p.ss = ss
-			} else {
-				p.ss = automerge.NewSyncState(d.doc)
-			}
-		}
-		if _, err := p.ss.ReceiveMessage(r.Msg); err != nil {
+	applied := !l.opts.NoLive && d.applyLive(p, m, had)
+	if applied {
+		p.stale = true
+	} else {
+		p.live = false
+		if _, err := d.syncState(p).ReceiveMessage(r.Msg); err != nil {
 			return res, fmt.Errorf("%w: %v", ErrBadMessage, err)
 		}
 	}
@@ -287,7 +289,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 			res.Reply = buildMessage(res.Heads, res.Heads, nil)
 			p.acked = res.Heads
 		}
-	case m.modern && len(m.need) == 0 && len(res.TheirHeads) == 0 && len(res.Heads) > 0:
+	case !l.opts.NoLive && m.modern && len(m.need) == 0 && len(res.TheirHeads) == 0 && len(res.Heads) > 0:
 		// A fresh peer with a current core: send the whole document as one
 		// compact chunk instead of every change of its history (a
 		// per-keystroke document is ~200 times smaller this way), then
@@ -296,7 +298,17 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		p.theirHeads = res.Heads
 		p.direct = append(p.direct, res.Heads)
 		p.acked = res.Heads
+		p.stale = true
 	default:
+		// The full protocol. If the live path applied this message, the
+		// sync state has not seen it: restart the state from the shared
+		// heads and let it read the message (its changes are in already).
+		p.live = false
+		if applied {
+			if _, err := d.syncState(p).ReceiveMessage(r.Msg); err != nil {
+				return res, fmt.Errorf("%w: %v", ErrBadMessage, err)
+			}
+		}
 		if out, ok := p.ss.GenerateMessage(); ok {
 			res.Reply = out.Bytes()
 			p.acked = nil
@@ -325,12 +337,13 @@ func (d *docState) fanout(before, after Heads, chunks [][]byte, peers []string, 
 			continue
 		}
 		q := d.peer(o)
-		if q.theirHeads != nil && q.theirHeads.Equal(before) {
+		if !d.noLive && q.theirHeads != nil && q.theirHeads.Equal(before) {
 			if direct == nil {
 				direct = buildMessage(after, after, chunks)
 			}
 			out = append(out, Outgoing{Peer: o, Msg: direct})
 			q.theirHeads = after
+			q.stale = true
 			q.acked = after
 			if len(q.direct) == maxDirect {
 				q.direct = q.direct[1:]
@@ -338,7 +351,7 @@ func (d *docState) fanout(before, after Heads, chunks [][]byte, peers []string, 
 			q.direct = append(q.direct, after)
 			continue
 		}
-		if m, ok := q.ss.GenerateMessage(); ok {
+		if m, ok := d.syncState(q).GenerateMessage(); ok {
 			out = append(out, Outgoing{Peer: o, Msg: m.Bytes()})
 		}
 	}
@@ -441,6 +454,19 @@ func splitChunks(b []byte) ([]rawChange, error) {
 	return out, nil
 }
 
+// syncState returns the peer's Automerge sync state, restarted from the
+// heads last confirmed shared if the live path left it behind.
+func (d *docState) syncState(p *peerState) *automerge.SyncState {
+	if p.stale {
+		ss, err := automerge.LoadSyncState(d.doc, encodeSyncState(p.shared))
+		if err != nil {
+			ss = automerge.NewSyncState(d.doc)
+		}
+		p.ss, p.stale = ss, false
+	}
+	return p.ss
+}
+
 // ack handles, without touching Automerge, the commonest message of all:
 // a live peer acknowledging what we sent it (no changes, no need).
 func (d *docState) ack(peer string, m syncMessage) (Result, bool) {
@@ -451,6 +477,7 @@ func (d *docState) ack(peer string, m syncMessage) (Result, bool) {
 	their := append(Heads(nil), m.heads...)
 	sortHeads(their)
 	res := Result{Heads: d.cur, TheirHeads: their}
+	p.stale = true
 	switch {
 	case p.ackDirect(their):
 	case their.Equal(d.cur):
@@ -608,7 +635,7 @@ func (l *Local) Generate(_ context.Context, id string, peers []string) (out []Ou
 		return nil, err
 	}
 	for _, p := range peers {
-		if m, ok := d.peer(p).ss.GenerateMessage(); ok {
+		if m, ok := d.syncState(d.peer(p)).GenerateMessage(); ok {
 			out = append(out, Outgoing{Peer: p, Msg: m.Bytes()})
 		}
 	}
@@ -645,7 +672,7 @@ func (l *Local) PeerState(_ context.Context, id, peer string) (b []byte, err err
 	if !ok {
 		return nil, nil
 	}
-	return p.ss.Save(), nil
+	return d.syncState(p).Save(), nil
 }
 
 // DropPeer implements Engine.

@@ -144,10 +144,18 @@ func MessageChanges(msg []byte) (int, error) {
 
 // ChangeMessage returns a sync message that carries the replica's newest
 // change and its heads, the way a client that knows the server is in sync
-// sends a keystroke (for load generators).
+// sends a keystroke (for load generators). That shortcut is only sound
+// while the new change is the replica's single head; otherwise (concurrent
+// changes merged in) it returns the sync state's own message.
 func (r *Replica) ChangeMessage() []byte {
 	hs := r.Heads()
-	return buildMessage(hs, hs, [][]byte{r.LastChange()})
+	if len(hs) == 1 {
+		return buildMessage(hs, hs, [][]byte{r.LastChange()})
+	}
+	if m, ok := r.Reply(); ok {
+		return m
+	}
+	return AckMessage(hs)
 }
 
 // AckMessage returns the acknowledgement a peer at heads sends to say it is
