@@ -27,19 +27,27 @@ import (
 // and writer-to-peer latency (send to the moment a peer receives the
 // message with the change).
 func BenchmarkFanout(b *testing.B) {
-	b.Run("max", func(b *testing.B) { benchFanout(b, 0) })
-	b.Run("rate=200", func(b *testing.B) { benchFanout(b, 200) })
+	b.Run("max", func(b *testing.B) {
+		s := startServer(b, "", "--log-level", "warn")
+		benchFanout(b, 0, s, s)
+	})
+	b.Run("rate=200", func(b *testing.B) {
+		s := startServer(b, "", "--log-level", "warn")
+		benchFanout(b, 200, s, s)
+	})
 }
 
-// benchFanout runs the writer as fast as it can (rate 0) or open loop at
-// rate changes/s, latency counted from the intended send time.
-func benchFanout(b *testing.B, rate float64) {
-	s := startServer(b, "", "--log-level", "warn")
+// benchFanout runs the writer (on node ws) as fast as it can (rate 0) or
+// open loop at rate changes/s, with the readers on node rs; latency is
+// counted from the intended send time. Only changes whose exact heads
+// reach a reader count (through NATS, batches can merge several).
+func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 	doc := crdt.NewDocumentID()
-	w := dial(b, s, "writer", dialOpts{})
+	w := dial(b, ws, "writer", dialOpts{})
 	if err := w.edit(doc, 0, 0, "x"); err != nil {
 		b.Fatal(err)
 	}
+	eventually(b, 10*time.Second, "writer acknowledged", func() bool { return len(w.heads(doc)) > 0 })
 	const readers = 10
 	var (
 		mu     sync.Mutex
@@ -48,7 +56,7 @@ func benchFanout(b *testing.B, rate float64) {
 		got    = map[string]int{}
 	)
 	for i := 0; i < readers; i++ {
-		r := dial(b, s, fmt.Sprintf("reader-%d", i), dialOpts{})
+		r := dial(b, rs, fmt.Sprintf("reader-%d", i), dialOpts{})
 		r.open(doc)
 		eventually(b, 10*time.Second, "reader to load", func() bool { return r.text(doc) == "x" })
 		// From here on the reader only acknowledges what it receives.
@@ -108,15 +116,16 @@ func benchFanout(b *testing.B, rate float64) {
 	})
 	el := time.Since(start)
 	b.StopTimer()
-	_, m := httpGet(b, s.url+"/metrics")
+	_, m := httpGet(b, ws.url+"/metrics")
 	if n := metricValue(m, "weft_apply_seconds_count"); n > 0 {
 		b.ReportMetric(metricValue(m, "weft_apply_seconds_sum")/n*1e6, "server-apply-µs")
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(lat) < b.N*readers {
-		b.Fatalf("%d deliveries, want %d", len(lat), b.N*readers)
+	if len(lat) == 0 {
+		b.Fatal("no deliveries")
 	}
+	b.ReportMetric(float64(len(lat))/float64(b.N*readers), "delivered")
 	slices.Sort(lat)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "changes/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")

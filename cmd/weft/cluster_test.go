@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
@@ -244,86 +240,5 @@ func benchCluster(b *testing.B, rate float64) {
 	ns := runNATS(b, -1)
 	n1 := startNode(b, ns.ClientURL(), "", "--log-level", "warn")
 	n2 := startNode(b, ns.ClientURL(), "", "--log-level", "warn")
-	doc := crdt.NewDocumentID()
-	w := dial(b, n1, "writer", dialOpts{})
-	if err := w.edit(doc, 0, 0, "x"); err != nil {
-		b.Fatal(err)
-	}
-	eventually(b, 10*time.Second, "writer acknowledged", func() bool { return len(w.heads(doc)) > 0 })
-	const readers = 10
-	var (
-		mu     sync.Mutex
-		sentAt = map[string]time.Time{}
-		lat    []time.Duration
-		got    = map[string]int{}
-	)
-	for i := 0; i < readers; i++ {
-		r := dial(b, n2, fmt.Sprintf("reader-%d", i), dialOpts{})
-		r.open(doc)
-		eventually(b, 10*time.Second, "reader to load", func() bool { return r.text(doc) == "x" })
-		r.mu.Lock()
-		r.light = func(m session.Message) {
-			hs, err := crdt.MessageHeads(m.Data)
-			if err != nil {
-				return
-			}
-			key := hs.String()
-			now := time.Now()
-			mu.Lock()
-			if t0, ok := sentAt[key]; ok {
-				lat = append(lat, now.Sub(t0))
-				got[key]++
-			}
-			mu.Unlock()
-			r.conn.WriteMessage(websocket.BinaryMessage, session.Encode(session.Message{
-				Type: session.TypeSync, SenderID: r.peerID, TargetID: m.SenderID, DocumentID: doc, Data: crdt.AckMessage(hs)}))
-		}
-		r.mu.Unlock()
-	}
-	time.Sleep(200 * time.Millisecond)
-	w.mu.Lock()
-	rep := w.docs[doc]
-	w.mu.Unlock()
-	b.ResetTimer()
-	start := time.Now()
-	var last string
-	for i := 0; i < b.N; i++ {
-		intended := time.Now()
-		if rate > 0 {
-			intended = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-			time.Sleep(time.Until(intended))
-		}
-		w.mu.Lock()
-		if err := rep.SpliceText("text", i+1, 0, "y"); err != nil {
-			b.Fatal(err)
-		}
-		msg := rep.ChangeMessage()
-		last = rep.Heads().String()
-		mu.Lock()
-		sentAt[last] = intended
-		mu.Unlock()
-		err := w.conn.WriteMessage(websocket.BinaryMessage, session.Encode(session.Message{
-			Type: session.TypeSync, SenderID: w.peerID, DocumentID: doc, Data: msg}))
-		w.mu.Unlock()
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	eventually(b, 120*time.Second, "every reader to receive the last change", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return got[last] == readers
-	})
-	el := time.Since(start)
-	b.StopTimer()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lat) == 0 {
-		b.Fatal("no deliveries")
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/el.Seconds(), "changes/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(len(lat))/float64(b.N*readers), "delivered")
+	benchFanout(b, rate, n1, n2)
 }
