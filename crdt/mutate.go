@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"math/rand/v2"
 )
 
@@ -35,6 +36,6 @@ func fixChecksum(c []byte) {
 	if r.err != nil || r.off != len(c) {
 		return
 	}
-	h := sha256Sum(c[8:])
+	h := sha256.Sum256(c[8:])
 	copy(c[4:8], h[:4])
 }

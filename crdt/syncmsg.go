@@ -249,5 +249,3 @@ func buildMessage(heads, lastSync Heads, changes [][]byte) []byte {
 	}
 	return buf.Bytes()
 }
-
-func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -253,7 +252,5 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-
-var errClosed = errors.New("session: connection closed")
 
 func (cl *Client) String() string { return fmt.Sprintf("%s#%d", cl.peerID, cl.id) }

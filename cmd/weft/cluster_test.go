@@ -9,26 +9,10 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/session/relaytest"
 )
-
-// runNATS starts an embedded nats-server on loopback; port -1 picks one.
-func runNATS(t testing.TB, port int) *natsserver.Server {
-	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
 
 // startNode runs a weft node joined to the NATS server at url.
 func startNode(t testing.TB, url, data string, args ...string) *server {
@@ -59,7 +43,7 @@ func sameText(t testing.TB, doc string, want []string, cs ...*wsClient) string {
 }
 
 func TestClusterCoEditAcrossNodes(t *testing.T) {
-	ns := runNATS(t, -1)
+	ns := relaytest.RunNATS(t, -1)
 	nodes := []*server{startNode(t, ns.ClientURL(), ""), startNode(t, ns.ClientURL(), ""), startNode(t, ns.ClientURL(), "")}
 	doc := crdt.NewDocumentID()
 	a := dial(t, nodes[0], "alice", dialOpts{})
@@ -109,7 +93,7 @@ func TestClusterCoEditAcrossNodes(t *testing.T) {
 // A node stopped right after its edits were relayed loses nothing: its
 // client reconnects to another node and finds everything.
 func TestClusterNodeStops(t *testing.T) {
-	ns := runNATS(t, -1)
+	ns := relaytest.RunNATS(t, -1)
 	n1 := startNode(t, ns.ClientURL(), "")
 	n2 := startNode(t, ns.ClientURL(), "")
 	doc := crdt.NewDocumentID()
@@ -146,7 +130,7 @@ func TestClusterNodeStops(t *testing.T) {
 // NATS goes away; both sides keep writing; NATS comes back: converged,
 // nothing lost.
 func TestClusterNATSRestart(t *testing.T) {
-	ns := runNATS(t, -1)
+	ns := relaytest.RunNATS(t, -1)
 	port := ns.Addr().(interface{ String() string }).String()
 	url := ns.ClientURL()
 	n1 := startNode(t, url, "")
@@ -172,7 +156,7 @@ func TestClusterNATSRestart(t *testing.T) {
 	_, p, _ := strings.Cut(port, ":")
 	var portN int
 	fmt.Sscan(p, &portN)
-	runNATS(t, portN)
+	relaytest.RunNATS(t, portN)
 	text := sameText(t, doc, []string{"AAAAAbase", "BBBBB"}, a, b)
 	if len(text) != 14 {
 		t.Fatalf("converged on %q", text)
@@ -189,7 +173,7 @@ func TestClusterKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	ns := runNATS(t, -1)
+	ns := relaytest.RunNATS(t, -1)
 	bin := filepath.Join(t.TempDir(), "weft")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -237,7 +221,7 @@ func BenchmarkClusterFanout(b *testing.B) {
 }
 
 func benchCluster(b *testing.B, rate float64) {
-	ns := runNATS(b, -1)
+	ns := relaytest.RunNATS(b, -1)
 	n1 := startNode(b, ns.ClientURL(), "", "--log-level", "warn")
 	n2 := startNode(b, ns.ClientURL(), "", "--log-level", "warn")
 	benchFanout(b, rate, n1, n2)

@@ -6,28 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/natsrelay"
 	"github.com/weft-dev/weft/session/relaytest"
 )
-
-// runServer starts an embedded nats-server on a free port (port -1).
-func runServer(t testing.TB, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
 
 func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
@@ -40,7 +24,7 @@ func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 }
 
 func TestNATSRelayContract(t *testing.T) {
-	s := runServer(t, -1)
+	s := relaytest.RunNATS(t, -1)
 	relaytest.Run(t, func(t *testing.T, n int) []session.Relay {
 		rs := make([]session.Relay, n)
 		for i := range rs {
@@ -57,7 +41,7 @@ func TestNATSRelayContract(t *testing.T) {
 // After the server restarts, the relay calls its OnReconnect functions
 // and subscriptions work again.
 func TestNATSRelayReconnect(t *testing.T) {
-	s := runServer(t, -1)
+	s := relaytest.RunNATS(t, -1)
 	url := s.ClientURL()
 	port := s.Addr().(*net.TCPAddr).Port
 	a, err := natsrelay.New(connect(t, url), "a", nil)
@@ -82,7 +66,7 @@ func TestNATSRelayReconnect(t *testing.T) {
 
 	s.Shutdown()
 	s.WaitForShutdown()
-	runServer(t, port)
+	relaytest.RunNATS(t, port)
 	select {
 	case <-reconnected:
 	case <-time.After(10 * time.Second):

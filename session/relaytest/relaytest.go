@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/weft-dev/weft/session"
 )
 
@@ -236,4 +238,20 @@ func Run(t *testing.T, newNodes NewNodes) {
 			t.Fatal("Subscribe after Close succeeded")
 		}
 	})
+}
+
+// RunNATS starts an embedded nats-server on loopback for a test (port -1
+// picks a free one) and shuts it down when the test ends.
+func RunNATS(t testing.TB, port int) *natsserver.Server {
+	t.Helper()
+	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
 }
