@@ -254,7 +254,16 @@ func (c *wsClient) open(doc string) error {
 }
 
 func (c *wsClient) flush(doc, typ string) error {
-	msg, ok := c.docs[doc].GenerateMessage()
+	r := c.docs[doc]
+	msg, ok := r.GenerateMessage()
+	if !ok && typ == session.TypeSync {
+		// A local edit that automerge-rs 0.5.0 will not send: its in_flight
+		// bug (PROTOCOL.md §10.1, fixed in the cores real clients run)
+		// after the server restarted our sync state. Do what the fixed
+		// core does: forget what was in flight and sync afresh.
+		r.ResetSync()
+		msg, ok = r.GenerateMessage()
+	}
 	if !ok {
 		return nil
 	}
