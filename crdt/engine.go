@@ -63,6 +63,17 @@ type Engine interface {
 	// for each of m.Peers, and in Waiting how many changes still wait for
 	// dependencies (a sign that a message was lost: catch up).
 	Merge(ctx context.Context, m Merge) (Result, error)
+	// Edit commits a server-side change (see Edit) and reports, like
+	// Receive, the change chunk, the heads and the next sync message for
+	// each of e.Peers. A bad op fails the whole edit with ErrBadEdit.
+	Edit(ctx context.Context, e Edit) (Result, error)
+	// View returns the document, or part of it, as JSON (see View).
+	View(ctx context.Context, v View) ([]byte, error)
+	// History returns a page of the document's changes, newest first, and
+	// how many changes it has in all.
+	History(ctx context.Context, q HistoryQuery) (page []ChangeMeta, total int, err error)
+	// Stats describes an open document.
+	Stats(ctx context.Context, doc string) (Stats, error)
 	// Close unloads a document.
 	Close(ctx context.Context, doc string) error
 	// Shutdown releases every document (and stops workers).
