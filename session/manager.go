@@ -94,6 +94,8 @@ type Manager struct {
 	banned  map[string]time.Time
 	closing bool
 
+	events events // change feed subscribers; see events.go
+
 	wg     sync.WaitGroup // document goroutines
 	connID atomic.Uint64
 }

@@ -1,0 +1,95 @@
+package session
+
+import (
+	"sync"
+	"time"
+
+	"github.com/weft-dev/weft/crdt"
+)
+
+// Event types.
+const (
+	EventChange = "change" // changes became durable on this node
+	EventJoin   = "join"   // a peer opened the document on this node
+	EventLeave  = "leave"  // that peer left
+)
+
+// Event is something that happened to a document, for change feeds and
+// webhooks. Change events follow persistence: what they name is durable.
+type Event struct {
+	Type string    `json:"type"`
+	Doc  string    `json:"documentId"`
+	Time time.Time `json:"time"`
+	// Change events: the document's heads after the changes, and the
+	// changes themselves (oldest first). Origin is "local" for changes
+	// made on this node (by a peer or the API), "relay" for changes from
+	// another node.
+	Heads   crdt.Heads        `json:"heads,omitempty"`
+	Changes []crdt.ChangeMeta `json:"changes,omitempty"`
+	Origin  string            `json:"origin,omitempty"`
+	// Join and leave events: the peer and its authenticated user.
+	Peer string `json:"peerId,omitempty"`
+	User string `json:"user,omitempty"`
+}
+
+// events fans events out to subscribers. Subscribers are called on the
+// document goroutine and must not block: they copy what they need and
+// hand it to a goroutine of their own.
+type events struct {
+	mu   sync.Mutex // guards subs and next
+	subs map[int]eventSub
+	next int
+}
+
+type eventSub struct {
+	doc string // "" for every document
+	fn  func(Event)
+}
+
+// Subscribe calls fn for every event of doc ("" for every document) until
+// the returned cancel is called. fn runs on the document's goroutine: it
+// must return quickly and never block (drop or queue instead).
+func (m *Manager) Subscribe(doc string, fn func(Event)) (cancel func()) {
+	e := &m.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.subs == nil {
+		e.subs = map[int]eventSub{}
+	}
+	id := e.next
+	e.next++
+	e.subs[id] = eventSub{doc: doc, fn: fn}
+	return func() {
+		e.mu.Lock()
+		delete(e.subs, id)
+		e.mu.Unlock()
+	}
+}
+
+// emit delivers ev to its subscribers.
+func (e *events) emit(ev Event) {
+	e.mu.Lock()
+	fns := make([]func(Event), 0, len(e.subs))
+	for _, s := range e.subs {
+		if s.doc == "" || s.doc == ev.Doc {
+			fns = append(fns, s.fn)
+		}
+	}
+	e.mu.Unlock()
+	for _, fn := range fns {
+		fn(ev)
+	}
+}
+
+// watched reports whether anyone subscribes to doc's events, so that
+// documents skip decoding change metadata nobody reads.
+func (e *events) watched(doc string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.subs {
+		if s.doc == "" || s.doc == doc {
+			return true
+		}
+	}
+	return false
+}
