@@ -64,6 +64,9 @@ type serveFlags struct {
 
 	tlsCert string
 	tlsKey  string
+
+	trustedProxies string
+	proxies        trustedProxies
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -104,11 +107,16 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Float64Var(&f.ephemeralRate, "ephemeral-rate", 100, "ephemeral messages per second per connection (the excess is dropped); negative: no limit")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve https and wss; reloaded on SIGHUP")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file for --tls-cert")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (client address for limits, bans and audit lines; https for the origin check); default none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var err error
+	if f.proxies, err = parseTrustedProxies(f.trustedProxies); err != nil {
+		return nil, err
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
@@ -242,9 +250,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ready := &readiness{}
 	srv := &http.Server{
-		Handler: newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log,
+		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log,
 			auth: auth, checkOrigin: originChecker(origins), frameAncestors: f.frameAncestors,
-			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)}),
+			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)})),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -232,7 +232,9 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		if err != nil {
 			return false
 		}
-		if strings.EqualFold(u.Host, r.Host) {
+		// Same host; when the page's connection is known to be TLS (here
+		// or at a trusted proxy), a plain-http page of it may not connect.
+		if strings.EqualFold(u.Host, r.Host) && (!requestHTTPS(r) || strings.EqualFold(u.Scheme, "https")) {
 			return true
 		}
 		for _, a := range allowed {
@@ -242,12 +244,4 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		}
 		return false
 	}
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
