@@ -122,10 +122,13 @@ export class DocumentEditor {
     let presence: PresenceController | null = null
     this.view = new EditorView(body, {
       state,
+      editable: () => !this.#readOnly,
       attributes: { class: "prose", "aria-label": "Document text", role: "textbox", "aria-multiline": "true", spellcheck: "true" },
       dispatchTransaction: tr => {
         const view = this.view
         const local = tr.getMeta("addToHistory") !== false
+        // Read only: nothing typed, pasted or dropped may reach the document (remote changes still apply).
+        if (this.#readOnly && local && tr.docChanged) return
         if (!local && tr.docChanged) this.#restoreCaret(tr)
         // A local edit reaches Automerge inside apply() (the sync plugin's appendTransaction).
         this.#local = local
@@ -150,7 +153,25 @@ export class DocumentEditor {
     requestAnimationFrame(() => this.#fitTitle())
   }
 
+  /** Whether this person may only read: nothing can be typed, the toolbar does nothing. */
+  get readOnly(): boolean {
+    return this.#readOnly
+  }
+
+  setReadOnly(readOnly: boolean) {
+    if (readOnly === this.#readOnly) return
+    this.#readOnly = readOnly
+    this.title.readOnly = readOnly
+    this.el.classList.toggle("read-only", readOnly)
+    if (readOnly) this.#link.close()
+    this.view.setProps({ editable: () => !this.#readOnly })
+    this.view.dom.setAttribute("aria-readonly", String(readOnly))
+    this.toolbar.setDisabled(readOnly)
+  }
+  #readOnly = false
+
   focus() {
+    if (this.#readOnly) return
     if (!this.title.value) this.title.focus()
     else this.view.focus()
   }
@@ -205,6 +226,7 @@ export class DocumentEditor {
   }
 
   #onTitleInput = () => {
+    if (this.#readOnly) return
     const value = this.title.value.replace(/\n/g, " ")
     this.#local = true
     try {
