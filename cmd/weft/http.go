@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,10 @@ type handlerDeps struct {
 	checkOrigin func(*http.Request) bool
 	// admission admits new connections; nil admits all.
 	admission *admission
+	// done is closed when the server shuts down (ends API streams).
+	done <-chan struct{}
+	// apiExtra are more GET routes under /api/ (pattern → handler).
+	apiExtra map[string]http.Handler
 }
 
 // maxAPIBody bounds a request body on /api/.
@@ -60,9 +65,9 @@ func newHandler(d handlerDeps) http.Handler {
 			"connections": st.Clients, "openDocuments": st.Docs, "editorBuilt": editorweb.Built(),
 		})
 	})
-	mux.Handle("/api/", d.apiAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint")
-	})))
+	apiMux := http.NewServeMux()
+	(&api{mgr: d.mgr, log: d.log, done: d.done, extra: d.apiExtra}).routes(apiMux)
+	mux.Handle("/api/", d.apiAuth(apiMux))
 	// Everything else is the editor: its pages, hashed assets, and
 	// index.html for app routes such as /d/<documentId>.
 	mux.Handle("/", editorweb.Handler(editorweb.Options{Logger: d.log, FrameAncestors: d.frameAncestors}))
@@ -104,15 +109,26 @@ func (d handlerDeps) upgrade(w http.ResponseWriter, r *http.Request) {
 // bounds request bodies.
 func (d handlerDeps) apiAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := d.auth.authenticate(r); err != nil {
+		auth, err := d.auth.authenticate(r)
+		if err != nil {
 			d.log.Warn("authentication failed", "audit", "auth_failed", "remote", remoteIP(r), "path", r.URL.Path, "reason", authReason(err), "err", err)
 			d.metrics.refused.WithLabelValues("auth").Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weft"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", authReason(err))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
-		next.ServeHTTP(w, r)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Origin") != "" &&
+			d.checkOrigin != nil && !d.checkOrigin(r) {
+			// The token may come from a cookie: refuse cross-site writes.
+			d.log.Warn("cross-origin API write refused", "audit", "cross_origin", "remote", remoteIP(r), "origin", r.Header.Get("Origin"))
+			writeError(w, http.StatusForbidden, "cross_origin", "cross-origin requests may not change documents")
+			return
+		}
+		if !(r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/binary")) {
+			// Uploads set their own, larger limit.
+			r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, auth)))
 	})
 }
 

@@ -249,14 +249,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
 	ready := &readiness{}
+	done := make(chan struct{})
 	srv := &http.Server{
-		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log,
+		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log, done: done,
 			auth: auth, checkOrigin: originChecker(origins), frameAncestors: f.frameAncestors,
 			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)})),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(done) }) // ends event streams and long polls
 	url := "http://" + ln.Addr().String()
 	if certs != nil {
 		srv.TLSConfig = certs.tlsConfig()
