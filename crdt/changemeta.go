@@ -3,7 +3,6 @@ package crdt
 import (
 	"bytes"
 	"compress/flate"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -195,6 +194,3 @@ func commitTime(t time.Time) time.Time {
 	}
 	return time.UnixMilli(t.Unix())
 }
-
-// hashChunk returns the hash of an uncompressed change chunk.
-func hashChunk(b []byte) Hash { return sha256.Sum256(b[8:]) }
