@@ -27,23 +27,13 @@ type Payload struct {
 	Type       string    `json:"type"`
 	DocumentID string    `json:"documentId"`
 	Time       time.Time `json:"time"`
-	// Change deliveries.
-	Heads   []string `json:"heads,omitempty"`
-	Changes []Change `json:"changes,omitempty"`
+	// Change deliveries: the heads after the changes (comma-separated hex,
+	// the API's form) and the changes in the order applied.
+	Heads   crdt.Heads        `json:"heads,omitempty"`
+	Changes []crdt.ChangeMeta `json:"changes,omitempty"`
 	// Join and leave deliveries.
 	PeerID string `json:"peerId,omitempty"`
 	User   string `json:"user,omitempty"`
-}
-
-// Change is one Automerge change in a change delivery.
-type Change struct {
-	Hash    string     `json:"hash"`
-	Actor   string     `json:"actor"`
-	Seq     uint64     `json:"seq"`
-	Time    *time.Time `json:"time,omitempty"`
-	Message string     `json:"message"`
-	Deps    []string   `json:"deps"`
-	Size    int        `json:"size"`
 }
 
 // Delivery is one entry of the delivery log.
@@ -154,8 +144,8 @@ type Dispatcher struct {
 type item struct {
 	typ, doc   string
 	time       time.Time
-	heads      []string
-	changes    []Change
+	heads      crdt.Heads
+	changes    []crdt.ChangeMeta
 	peer, user string
 }
 
@@ -248,16 +238,8 @@ func (d *Dispatcher) Handle(ev session.Event) {
 	}
 	if ev.Type == session.EventChange {
 		// Copied here: the emitter owns ev's slices.
-		it.heads = hexHeads(ev.Heads)
-		it.changes = make([]Change, len(ev.Changes))
-		for i, c := range ev.Changes {
-			it.changes[i] = Change{Hash: c.Hash.String(), Actor: c.Actor, Seq: c.Seq, Message: c.Message,
-				Deps: hexHeads(c.Deps), Size: c.Size}
-			if !c.Time.IsZero() {
-				t := c.Time.UTC()
-				it.changes[i].Time = &t
-			}
-		}
+		it.heads = slices.Clone(ev.Heads)
+		it.changes = slices.Clone(ev.Changes)
 	}
 	select {
 	case d.in <- it:
@@ -268,14 +250,6 @@ func (d *Dispatcher) Handle(ev session.Event) {
 			d.log.Warn("webhook event queue full: events dropped", "dropped", n, "doc", ev.Doc, "type", ev.Type)
 		}
 	}
-}
-
-func hexHeads(hs crdt.Heads) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = h.String()
-	}
-	return out
 }
 
 // Dropped returns how many events Handle dropped because its queue was full.

@@ -51,12 +51,16 @@
 //	{
 //	  "id": "wd_6f1c…", "type": "change", "documentId": "4NMNnkMhL8jXrdJ9jamS58PAVdXu",
 //	  "time": "2025-01-02T15:04:05.123Z",
-//	  "heads": ["9a3e…"],
+//	  "heads": "9a3e…,c0d2…",
 //	  "changes": [
 //	    {"hash": "5b2f…", "actor": "b1c4…", "seq": 12, "time": "2025-01-02T15:04:04Z",
-//	     "message": "", "deps": ["71d0…"], "size": 187}
+//	     "message": "", "deps": "71d0…", "size": 187}
 //	  ]
 //	}
+//
+// Heads and deps are comma-separated hex hashes, the form the HTTP API
+// uses everywhere (?at=, ETag, X-Weft-Heads), and changes have the shape
+// of the history endpoint's and the SSE feed's.
 //
 // changes lists every change that became durable on this node in the
 // window, in the order applied, whether it came from a peer on this node,
