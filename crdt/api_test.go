@@ -416,6 +416,7 @@ func TestStats(t *testing.T) {
 				mustEdit(t, e, Edit{Doc: "d", Ops: []Op{{Op: "splice", Path: "/text", Insert: strings.Repeat("x", 1000)}}})
 			}
 			s2, err := e.Stats(ctx, "d")
+			t.Logf("stats: %+v, after 10 edits %+v", s, s2)
 			if err != nil || s2.Changes != 11 || s2.Memory <= s.Memory {
 				t.Fatalf("stats after edits %+v (before %+v) %v", s2, s, err)
 			}

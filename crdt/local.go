@@ -161,7 +161,7 @@ func (l *Local) Open(_ context.Context, id string, data []byte) (hs Heads, err e
 	hs = heads(doc)
 	l.mu.Lock()
 	l.docs[id] = &docState{doc: doc, peers: map[string]*peerState{}, pending: map[Hash][]byte{}, noLive: l.opts.NoLive,
-		api: newAPIState(rssBefore, data, hs)}
+		api: newAPIState(rssBefore, hs)}
 	l.mu.Unlock()
 	return hs, nil
 }
