@@ -234,10 +234,15 @@ func (m *Manager) Upload(ctx context.Context, doc string, data []byte) (EditResu
 		}
 		before, start := *r.n, r.changes.Len()
 		r.out = d.merge(data, r.out, r.changes, r.n)
-		if r.changes.Len() < start || d.mergeErr != nil {
-			// The engine failed under the merge; merge recovered the
-			// document from storage.
-			return fmt.Errorf("%w: %w", ErrUnavailable, d.mergeErr)
+		if err := d.mergeErr; err != nil {
+			if errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrNotOpen) {
+				// merge recovered the document from storage.
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			return err // the upload's own fault: corrupt, too large
+		}
+		if r.changes.Len() < start {
+			return fmt.Errorf("%w: engine failed while merging", ErrUnavailable)
 		}
 		if m.cfg.Relay != nil && *r.n > before {
 			// merge does not publish (its input usually comes from other
