@@ -616,5 +616,3 @@ func TestAPIAuthorization(t *testing.T) {
 	body := map[string]any{"peerId": "rita-http"}
 	wantStatus(t, call(t, "POST", d+"/sync", body, "Authorization", writer), 403, "hijacking another user's sync peer")
 }
-
-
