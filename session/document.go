@@ -189,7 +189,7 @@ func (d *document) run() {
 		case <-quiet.C:
 			d.maybeCompact()
 		case <-idle.C:
-			if len(d.peers) == 0 && d.m.unload(d) {
+			if len(d.peers) == 0 && !d.m.events.pinned(d.id) && d.m.unload(d) {
 				d.close()
 				return
 			}

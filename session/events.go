@@ -113,3 +113,17 @@ func (d *document) presence(typ string, cl *Client) {
 	}
 	d.m.events.emit(Event{Type: typ, Doc: d.id, Time: time.Now().UTC(), Peer: cl.peerID, User: user})
 }
+
+// pinned reports whether someone watches doc itself (an event stream):
+// such a document stays open without peers, so that it keeps hearing
+// other nodes' changes.
+func (e *events) pinned(doc string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.subs {
+		if s.doc == doc {
+			return true
+		}
+	}
+	return false
+}
