@@ -484,3 +484,38 @@ func TestBackupOffline(t *testing.T) {
 		t.Error("backup overwrote its output without --force")
 	}
 }
+
+func TestExportImportThroughServers(t *testing.T) {
+	src := t.TempDir()
+	want := seedDocs(t, src)
+	from := startServer(t, src)
+	archive := filepath.Join(t.TempDir(), "online.tar")
+	stderr, err := runCmd(t, "export", "--server", from.url, "-o", archive)
+	if err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr)
+	}
+	_, files := tarEntries(t, archive)
+	var man exportManifest
+	if err := json.Unmarshal(files[manifestName], &man); err != nil || len(man.Documents) != len(want) {
+		t.Fatalf("manifest %+v: %v", man, err)
+	}
+	for _, d := range man.Documents {
+		if d.Heads != want[d.ID].heads.String() {
+			t.Errorf("%s: manifest heads %q, want %q", d.ID, d.Heads, want[d.ID].heads)
+		}
+	}
+
+	dst := t.TempDir()
+	to := startServer(t, dst)
+	stderr, err = runCmd(t, "import", "--server", to.url, "-i", archive)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("%d created", len(want))) {
+		t.Errorf("import summary %q", stderr)
+	}
+	if err := to.stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkDocs(t, dst, want)
+}
