@@ -50,6 +50,15 @@ func (m *Manager) run(ctx context.Context, doc string, writes bool, fn func(d *d
 	if !crdt.ValidDocumentID(doc) {
 		return fmt.Errorf("%w: %q is not a document id", ErrNotFound, doc)
 	}
+	if !writes && m.cfg.Relay == nil && !m.isOpen(doc) {
+		// One node: a document it has not stored does not exist, and a
+		// read need not start (and keep) a goroutine to learn that.
+		if ok, err := m.cfg.Store.Exists(doc); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: %s", ErrNotFound, doc)
+		}
+	}
 	c := &call{fn: fn, done: make(chan error, 1), writes: writes}
 	if !m.post(doc, event{kind: evCall, call: c}, true) {
 		return ErrShutdown
@@ -339,4 +348,10 @@ func (m *Manager) Versions(ctx context.Context, doc string) ([]storage.Version, 
 // List pages through stored documents in id order, after the id after.
 func (m *Manager) List(after string, limit int) ([]storage.DocMeta, error) {
 	return m.cfg.Store.List(after, limit)
+}
+
+func (m *Manager) isOpen(doc string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.docs[doc] != nil
 }
