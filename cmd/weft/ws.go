@@ -104,7 +104,10 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 			connOf(s).hardClose()
 		case errors.As(err, &ce), errors.Is(err, net.ErrClosed), errors.Is(err, melody.ErrWriteClosed):
 		case strings.Contains(err.Error(), "read limit exceeded"):
-			cfg.Logger.Info("closing connection: message too large", "remote", remoteIP(s.Request))
+			cfg.Logger.Warn("closing connection: message too large", "audit", "limit_message_size", "remote", remoteIP(s.Request))
+			if cfg.Metrics != nil {
+				cfg.Metrics.Limited("message_size")
+			}
 		default:
 			cfg.Logger.Debug("websocket error", "remote", remoteIP(s.Request), "err", err)
 		}
@@ -191,10 +194,11 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("connection cannot be hijacked")
 	}
 	nc, rw, err := hj.Hijack()
-	if err == nil {
-		h.conn.raw = nc
+	if err != nil {
+		return nil, nil, err
 	}
-	return nc, rw, err
+	h.conn.raw = tooLargeConn{nc}
+	return h.conn.raw, rw, nil
 }
 
 // refuseUpgrade accepts the upgrade and closes at once with code and
