@@ -18,6 +18,7 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/session/webhook"
 	"github.com/weft-dev/weft/storage"
 )
 
@@ -85,7 +86,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	handle("/api/docs/{id}/events", map[string]http.HandlerFunc{"GET": a.events})
 	handle("/api/docs/{id}/sync", map[string]http.HandlerFunc{"POST": a.sync})
 	for pattern, h := range a.extra {
-		handle(pattern, map[string]http.HandlerFunc{"GET": h.ServeHTTP})
+		handle(pattern, map[string]http.HandlerFunc{"GET": requireAdmin(h)})
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint; see /api/openapi.json")
@@ -107,6 +108,34 @@ func role(r *http.Request, doc string) session.Role {
 		return session.RoleAdmin
 	}
 	return a.Role(doc)
+}
+
+// requireAdmin guards node-wide operations (backup, webhook deliveries):
+// they need admin on every document ("*").
+func requireAdmin(h http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if role(r, "*") < session.RoleAdmin {
+			writeError(w, http.StatusForbidden, "forbidden", `this needs admin access to "*"`)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}
+}
+
+// deliveriesHandler serves GET /api/webhooks/deliveries?doc=&limit=: the
+// recent webhook deliveries, newest first.
+func deliveriesHandler(d *webhook.Dispatcher) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, ok := intParam(w, r.URL.Query().Get("limit"), "limit", 100, 1, 1000)
+		if !ok {
+			return
+		}
+		out := []webhook.Delivery{}
+		if d != nil {
+			out = append(out, d.Deliveries(r.URL.Query().Get("doc"), limit)...)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"deliveries": out, "configured": d != nil})
+	})
 }
 
 // authorize checks the caller's role on the request's document and writes

@@ -23,6 +23,7 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/natsrelay"
+	"github.com/weft-dev/weft/session/webhook"
 	"github.com/weft-dev/weft/storage"
 )
 
@@ -38,6 +39,7 @@ type serveFlags struct {
 	sendQueue      int
 	pingPeriod     time.Duration
 	allowedOrigins string
+	webhooks       string
 	shutdownGrace  time.Duration
 	natsURLs       string
 	natsCreds      string
@@ -83,6 +85,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Int64Var(&f.maxMessage, "max-message", 100<<20, "largest WebSocket message accepted, in bytes")
 	fs.IntVar(&f.sendQueue, "send-queue", 1024, "frames queued per connection before a slow reader is disconnected")
 	fs.DurationVar(&f.pingPeriod, "ping-period", 20*time.Second, "WebSocket ping interval; a peer silent for twice as long is dropped")
+	fs.StringVar(&f.webhooks, "webhooks", "", "JSON file of webhooks (url, secret or secretFile, events, docs) notified of document changes")
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra origins (host:port) allowed to open WebSockets; * allows any")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&f.natsURLs, "nats", "", "comma-separated NATS server URLs (nats://host:4222): join the other weft nodes on them; empty runs a single node")
@@ -174,6 +177,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	var hooks webhook.Config
+	if f.webhooks != "" {
+		if hooks, err = webhook.Load(f.webhooks); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -225,6 +234,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	metrics.watch(store, mgr)
+	apiExtra := map[string]http.Handler{"/api/backup": backupHandler(store)}
+	var dispatcher *webhook.Dispatcher
+	if len(hooks.Hooks) > 0 {
+		dispatcher = webhook.New(hooks, log)
+		unsubscribe := mgr.Subscribe("", dispatcher.Handle)
+		defer func() {
+			// After the sessions: their last changes are delivered too.
+			unsubscribe()
+			dctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
+			defer cancel()
+			if err := dispatcher.Close(dctx); err != nil {
+				log.Warn("webhook deliveries still pending at exit", "err", err)
+			}
+		}()
+		log.Info("webhooks configured", "hooks", len(hooks.Hooks))
+	}
+	apiExtra["/api/webhooks/deliveries"] = deliveriesHandler(dispatcher)
 	var origins []string
 	for _, o := range strings.Split(f.allowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -251,7 +277,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ready := &readiness{}
 	done := make(chan struct{})
 	srv := &http.Server{
-		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log, done: done,
+		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log, done: done, apiExtra: apiExtra,
 			auth: auth, checkOrigin: originChecker(origins), frameAncestors: f.frameAncestors,
 			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)})),
 		ReadHeaderTimeout: 10 * time.Second,
