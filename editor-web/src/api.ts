@@ -104,7 +104,7 @@ export class Api {
   /** A page of the document's changes, newest first. */
   async history(doc: string, { limit = 200, skip = 0 } = {}): Promise<HistoryPage> {
     const v = await this.#call<Partial<HistoryPage>>("GET", `/api/docs/${encodeURIComponent(doc)}/history?limit=${limit}&skip=${skip}`)
-    const changes = Array.isArray(v.changes) ? v.changes.filter(isChange) : []
+    const changes = Array.isArray(v.changes) ? v.changes.map(normalizeChange).filter((c): c is ChangeInfo => c !== null) : []
     return { changes, total: typeof v.total === "number" ? v.total : changes.length }
   }
 
@@ -169,9 +169,20 @@ export class Api {
   }
 }
 
-function isChange(c: unknown): c is ChangeInfo {
+/** A history entry, or null when it is not one. `deps` may come as a list or, like every other heads value of the API, as a comma-separated string. */
+function normalizeChange(c: unknown): ChangeInfo | null {
   const o = c as Record<string, unknown>
-  return !!o && typeof o.hash === "string" && typeof o.actor === "string" && Array.isArray(o.deps)
+  if (!o || typeof o.hash !== "string" || typeof o.actor !== "string") return null
+  const deps = Array.isArray(o.deps) ? o.deps.filter((d): d is string => typeof d === "string") : typeof o.deps === "string" ? splitHeads(o.deps) : []
+  return {
+    hash: o.hash,
+    actor: o.actor,
+    seq: typeof o.seq === "number" ? o.seq : 0,
+    time: typeof o.time === "string" ? o.time : undefined,
+    message: typeof o.message === "string" ? o.message : "",
+    deps,
+    size: typeof o.size === "number" ? o.size : undefined,
+  }
 }
 
 function isVersion(v: unknown): v is NamedVersion {

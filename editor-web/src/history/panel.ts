@@ -138,6 +138,7 @@ export class HistoryPanel {
       if (e.key === "Escape" && !e.defaultPrevented) {
         e.preventDefault()
         if (!this.#nameForm.hidden) this.#stopNaming()
+        else if (this.#preview) this.exitPreview()
         else this.close()
       }
     })
@@ -411,7 +412,7 @@ export class HistoryPanel {
 
   #onDocKey = (e: KeyboardEvent) => {
     if (e.key === "Escape" && this.#preview && !e.defaultPrevented && !document.querySelector("dialog[open]")) {
-      if (this.el.contains(document.activeElement) && this.#open) return // the panel's own Escape closes it
+      if (this.el.contains(document.activeElement) && this.#open) return // the panel's own handler
       e.preventDefault()
       this.exitPreview()
     }
