@@ -171,11 +171,11 @@ export class HttpSyncClient {
     this.#nudging = null
   }
 
-  /** Stops syncing: aborts the pending request. */
+  /** Stops syncing: lets a local change being sent finish, then aborts the long poll. */
   async stop() {
     this.#stopped = true
+    await this.#nudging?.catch(() => {})
     this.#abort.abort()
     await this.#loop?.catch(() => {})
-    await this.#nudging?.catch(() => {})
   }
 }
