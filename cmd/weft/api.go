@@ -490,6 +490,10 @@ func (a *api) binary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setHeads(w, heads)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Trim(inm, `"`) == heads.String() {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.automerge"`)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
@@ -811,6 +815,9 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	if resp.Messages == nil {
 		resp.Messages = [][]byte{}
+	}
+	if resp.Errors == nil {
+		resp.Errors = []string{}
 	}
 	setHeads(w, resp.Heads)
 	writeJSON(w, http.StatusOK, map[string]any{"messages": resp.Messages, "heads": resp.Heads, "new": resp.New, "errors": resp.Errors})

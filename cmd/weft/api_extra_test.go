@@ -105,3 +105,30 @@ func TestServeBackupRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAPIRateLimit: past its burst, a client gets 429 with Retry-After;
+// the description stays public when auth is on.
+func TestAPIRateLimit(t *testing.T) {
+	k := newKeys(t)
+	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.secretFile, "--api-rate", "0.5", "--api-burst", "3")
+	wantStatus(t, call(t, "GET", s.url+"/api/openapi.json", nil), 200, "openapi.json without a token")
+	wantStatus(t, call(t, "GET", s.url+"/api/me", nil), 401, "me without a token")
+	wantStatus(t, call(t, "GET", s.url+"/api/me", nil), 401, "me without a token again")
+	r := call(t, "GET", s.url+"/api/me", nil)
+	wantStatus(t, r, 429, "past the burst")
+	if r.errCode(t) != "rate_limited" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("429 without code or Retry-After: %v %s", r.header, r.body)
+	}
+	if code, _ := httpGet(t, s.url+"/healthz"); code != 200 {
+		t.Fatal("health checks are not API calls and are never limited")
+	}
+}
+
+// TestAPIBinaryConditional: the Automerge file honors If-None-Match.
+func TestAPIBinaryConditional(t *testing.T) {
+	s := startServer(t, "")
+	id := createDoc(t, s, map[string]any{"text": "x"})
+	r := call(t, "GET", s.url+"/api/docs/"+id+"/binary", nil)
+	wantStatus(t, r, 200, "binary")
+	wantStatus(t, call(t, "GET", s.url+"/api/docs/"+id+"/binary", nil, "If-None-Match", r.header.Get("ETag")), 304, "binary If-None-Match")
+}

@@ -38,6 +38,8 @@ type handlerDeps struct {
 	done <-chan struct{}
 	// apiExtra are more GET routes under /api/ (pattern → handler).
 	apiExtra map[string]http.Handler
+	// apiLimit bounds API calls per client IP; nil: no limit.
+	apiLimit *apiLimiter
 }
 
 // maxAPIBody bounds a request body on /api/.
@@ -109,6 +111,17 @@ func (d handlerDeps) upgrade(w http.ResponseWriter, r *http.Request) {
 // bounds request bodies.
 func (d handlerDeps) apiAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := d.apiLimit.allow(remoteIP(r)); !ok {
+			d.log.Warn("API call over the rate limit", "audit", "limit_api_rate", "remote", remoteIP(r), "path", r.URL.Path)
+			d.metrics.refused.WithLabelValues("api_rate").Inc()
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many API calls from this address; retry after "+retryAfter(wait)+"s")
+			return
+		}
+		if r.URL.Path == "/api/openapi.json" {
+			next.ServeHTTP(w, r) // the description is public
+			return
+		}
 		auth, err := d.auth.authenticate(r)
 		if err != nil {
 			d.log.Warn("authentication failed", "audit", "auth_failed", "remote", remoteIP(r), "path", r.URL.Path, "reason", authReason(err), "err", err)

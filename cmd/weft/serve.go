@@ -59,6 +59,8 @@ type serveFlags struct {
 	admissionRate  float64
 	admissionBurst int
 	connMsgRate    float64
+	apiRate        float64
+	apiBurst       int
 	connMsgBurst   int
 	connBytesRate  int64
 	maxDocsPerConn int
@@ -103,6 +105,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 200, "WebSocket connections per remote address (behind a proxy, all share its address); 0: no cap")
 	fs.Float64Var(&f.admissionRate, "admission-rate", 200, "new WebSocket connections admitted per second (others get close 4005 and retry); 0: no limit")
 	fs.IntVar(&f.admissionBurst, "admission-burst", 400, "burst of the admission bucket")
+	fs.Float64Var(&f.apiRate, "api-rate", 100, "HTTP API calls per second per client IP (429 beyond, bursts of --api-burst); 0: no limit")
+	fs.IntVar(&f.apiBurst, "api-burst", 200, "burst of HTTP API calls per client IP")
 	fs.Float64Var(&f.connMsgRate, "conn-msg-rate", 1000, "messages per second per connection (throttled; cut with 4006 after 5s over); 0: no limit")
 	fs.IntVar(&f.connMsgBurst, "conn-msg-burst", 5000, "burst of the per-connection message bucket")
 	fs.Int64Var(&f.connBytesRate, "conn-bytes-rate", 20<<20, "bytes per second per connection (throttled like --conn-msg-rate); 0: no limit")
@@ -277,7 +281,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ready := &readiness{}
 	done := make(chan struct{})
 	srv := &http.Server{
-		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log, done: done, apiExtra: apiExtra,
+		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log, done: done, apiExtra: apiExtra, apiLimit: newAPILimiter(f.apiRate, f.apiBurst),
 			auth: auth, checkOrigin: originChecker(origins), frameAncestors: f.frameAncestors,
 			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)})),
 		ReadHeaderTimeout: 10 * time.Second,
