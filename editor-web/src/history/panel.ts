@@ -21,6 +21,7 @@ import { schema, schemaAdapter } from "../editor/schema"
 import { icons } from "../icons"
 import { relativeTime } from "../recent"
 import type { Authors } from "./authors"
+import { contentAt, restoreLocally, sameContent } from "./restore"
 import { countLabel, groupChanges, mergePages, type EditSession } from "./group"
 
 const PAGE = 200
@@ -505,17 +506,49 @@ export class HistoryPanel {
     if (!ok) return
     const btn = this.#preview?.bar.querySelector<HTMLButtonElement>("[data-testid=restore]")
     if (btn) btn.disabled = true
+    const when = target.when ? new Date(target.when).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : ""
+    const message = `Restore ${target.label.startsWith("“") ? target.label : when || target.label}`
+    const { api, docId, handle } = this.#o
+    const want = contentAt(handle.doc() as A.Doc<WeftDoc>, target.heads)
     try {
-      const when = target.when ? new Date(target.when).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : ""
-      const msg = `Restore ${target.label.startsWith("“") ? target.label : when || target.label}`
-      const res = await this.#o.api.restore(this.#o.docId, target.heads, msg)
+      let changed: boolean
+      try {
+        const res = await api.restore(docId, target.heads, message)
+        changed = res.changed
+        // The server's engine brings back plain text only: put the formatting back once its change is here.
+        if (want) void this.#completeRestore(splitHeads(res.heads), want, target.heads, message)
+      } catch (err) {
+        // The server cannot restore this document (rich-text blocks), or has no restore: do it here.
+        const serverCannot = err instanceof ApiError && (err.unavailable || (err.status === 400 && err.code === "bad_edit"))
+        if (!serverCannot || !want) throw err
+        changed = !sameContent(handle.doc() as A.Doc<WeftDoc>, want)
+        restoreLocally(handle, target.heads, message)
+      }
       this.exitPreview(false)
-      toast(res.changed ? "Version restored. Everyone sees it now." : "The document already matches this version.")
+      toast(changed ? "Version restored. Everyone sees it now." : "The document already matches this version.")
       if (this.#open) void this.reload()
     } catch (err) {
       if (btn) btn.disabled = false
       toast(`Could not restore: ${messageOf(err)}`)
     }
+  }
+
+  /** After the server's restore arrives: if the text is right but the formatting is not, restore the rich text here. */
+  async #completeRestore(serverHeads: string[], want: NonNullable<ReturnType<typeof contentAt>>, heads: string[], message: string) {
+    const handle = this.#o.handle
+    const arrived = () => {
+      const doc = handle.doc() as A.Doc<WeftDoc>
+      return serverHeads.length > 0 && A.hasHeads(doc, serverHeads as A.Heads)
+    }
+    const deadline = Date.now() + 10_000
+    while (!arrived() && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
+    if (!arrived()) return
+    const doc = handle.doc() as A.Doc<WeftDoc>
+    // Only if nobody edited since: then the document should be exactly the version.
+    const now = A.getHeads(doc)
+    if (now.length !== serverHeads.length || !now.every(h => serverHeads.includes(h))) return
+    if (sameContent(doc, want)) return
+    restoreLocally(handle, heads, `${message} (formatting)`)
   }
 
   /** The document at `heads` as a ProseMirror document: from the local Automerge document, else from the server (plain text). */

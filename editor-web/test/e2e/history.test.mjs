@@ -277,27 +277,56 @@ describe("history panel", { skip: skip ?? false, timeout: 300_000 }, () => {
   )
 
   it(
-    "an edit session previews the document as it was then",
+    "an edit session previews the document as it was then, and restores with its structure",
     withContext(ctx, people, async () => {
       const ada = await person(browser, "Ada")
-      people.push(ada)
+      const bob = await person(browser, "Bob")
+      people.push(ada, bob)
       const pa = ada.page
-      await newDocument(ada, server.url)
+      const url = await newDocument(ada, server.url)
       await pa.locator(".ProseMirror").click()
-      await pa.keyboard.type("Alpha.")
+      await pa.keyboard.type("## Goals")
+      await pa.keyboard.press("Enter")
+      await pa.keyboard.type("Alpha ")
+      await pa.keyboard.press("Control+i")
+      await pa.keyboard.type("first")
+      await pa.keyboard.press("Control+i")
       await saved(ada)
-      // A second session: the same person after a pause would be one; another tab is another actor.
+      // Another tab is another Automerge actor: a second session.
       await pa.reload()
       await pa.locator(".ProseMirror[contenteditable=true]").waitFor()
-      await typeAtEnd(pa, " Beta.")
+      await typeAtEnd(pa, ". Beta.")
+      await pa.keyboard.press("Enter")
+      await pa.keyboard.type("Gamma.")
       await saved(ada)
+      await bob.page.goto(url)
+      await bob.page.locator(".ProseMirror[contenteditable=true]").waitFor({ timeout: 30_000 })
+      await eventually(async () => (await editorText(bob.page)) === "Goals\nAlpha first. Beta.\nGamma.", { message: "Bob has it all" })
+
       await pa.click("[data-testid=history-toggle]")
       await eventually(async () => (await pa.locator("[data-testid=session]").count()) >= 2, { message: "two sessions" })
       await pa.locator("[data-testid=session]").last().click()
-      await eventually(async () => (await pa.locator("[data-testid=preview] .ProseMirror").textContent()) === "Alpha.", { message: "preview of the first session" })
+      const preview = pa.locator("[data-testid=preview]")
+      await eventually(async () => (await preview.locator(".ProseMirror").evaluate(el => el.innerText)) === "Goals\n\nAlpha first", { message: "preview of the first session" })
+      assert.equal(await preview.locator(".ProseMirror h2").textContent(), "Goals")
+      assert.equal(await preview.locator(".ProseMirror em").textContent(), "first")
+      // Escape goes back to live.
       await pa.keyboard.press("Escape")
-      await pa.locator("[data-testid=preview]").waitFor({ state: "detached" })
-      assert.equal(await editorText(pa), "Alpha. Beta.")
+      await preview.waitFor({ state: "detached" })
+      assert.equal(await editorText(pa), "Goals\nAlpha first. Beta.\nGamma.")
+
+      // Restore it: headings and emphasis come back, for Bob too.
+      await pa.locator("[data-testid=session]").last().click()
+      await preview.waitFor()
+      await pa.click("[data-testid=restore]")
+      await pa.click("[data-testid=confirm-ok]")
+      for (const p of [ada, bob]) {
+        await eventually(async () => (await editorText(p.page)) === "Goals\nAlpha first", { message: `${p.name} sees the restored text`, timeout: 20_000 })
+        assert.equal(await p.page.locator(".ProseMirror h2").textContent(), "Goals")
+        assert.equal(await p.page.locator(".ProseMirror em").textContent(), "first")
+      }
+      assert.deepEqual(unexpected(ada), [])
+      assert.deepEqual(unexpected(bob), [])
     }),
   )
 

@@ -252,3 +252,35 @@ describe("preview from the local document", () => {
     expect(pmDocFromSpans(schemaAdapter, A.spans(doc, TEXT_PATH)).textContent).toBe("New")
   })
 })
+
+describe("restoring in the browser", () => {
+  it("brings back the exact rich text and title as one change with a message", async () => {
+    const { Repo } = await import("@automerge/automerge-repo")
+    const { restoreLocally, contentAt, sameContent } = await import("../../src/history/restore")
+    const repo = new Repo({ network: [] })
+    const handle = repo.create<{ title: string; text: string }>({ title: "Plan", text: "" })
+    handle.change(d => {
+      A.splitBlock(d, ["text"], 0, { type: new A.ImmutableString("heading"), parents: [], attrs: { level: 2 } })
+      A.splice(d, ["text"], 1, 0, "Goals")
+      A.splitBlock(d, ["text"], 6, { type: new A.ImmutableString("paragraph"), parents: [], attrs: {} })
+      A.splice(d, ["text"], 7, 0, "Ship in March.")
+    })
+    handle.change(d => A.mark(d, ["text"], { start: 15, end: 20, expand: "none" }, "strong", true))
+    const old = A.getHeads(handle.doc())
+    const want = contentAt(handle.doc(), old)!
+    handle.change(d => {
+      A.updateText(d, ["title"], "Plan v2")
+      A.updateText(d, ["text"], "\nRewritten")
+    })
+    expect(sameContent(handle.doc(), want)).toBe(false)
+    expect(restoreLocally(handle, old, "Restore “Draft 1”")).toBe(true)
+    expect(sameContent(handle.doc(), want)).toBe(true)
+    expect(handle.doc().title).toBe("Plan")
+    const last = A.getLastLocalChange(handle.doc())!
+    expect(A.decodeChange(last).message).toBe("Restore “Draft 1”")
+    const pm = pmDocFromSpans(schemaAdapter, A.spans(handle.doc(), TEXT_PATH))
+    expect(pm.child(0).type.name).toBe("heading")
+    expect(pm.textBetween(0, pm.content.size, "\n")).toBe("Goals\nShip in March.")
+    expect(restoreLocally(handle, ["00".repeat(32)], "x")).toBe(false)
+  })
+})
