@@ -5,7 +5,7 @@ import { h, svg, toast } from "./dom"
 import { DocumentEditor, type WeftDoc } from "./editor/editor"
 import { icons } from "./icons"
 import { Authors } from "./history/authors"
-import { HistoryPanel } from "./history/panel"
+import { HistoryPanel, confirmDialog } from "./history/panel"
 import { identity, saveName, savedName } from "./identity"
 import type { AppContext, Page } from "./main"
 import type { Peer } from "./presence/state"
@@ -64,8 +64,10 @@ export function mountDocument(ctx: AppContext, id: string): Page {
     h("span", { class: "ro-label" }, "Read only"),
     roTip,
   )
+  // When the server refused changes made here: drop this browser's copy and load the server's.
+  const discardBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm discard-btn", hidden: true, "data-testid": "discard-local" }, "Discard my changes")
   const historySlot = h("span", { class: "history-slot" })
-  const top = header([crumbSep, crumb, statusEl.el, roBadge], [people, historySlot, shareBtn, nameChip(n => onRename(n))])
+  const top = header([crumbSep, crumb, statusEl.el, roBadge, discardBtn], [people, historySlot, shareBtn, nameChip(n => onRename(n))])
   const toolbarRow = h("div", { class: "toolbar-row", hidden: true })
   const main = h("main", { class: "doc-main" })
   const page = h("div", { class: "app docview" }, top, toolbarRow, main)
@@ -232,6 +234,7 @@ export function mountDocument(ctx: AppContext, id: string): Page {
     }
     renderPeers([])
 
+    let discarding = false
     // Read-only mode: from the role (/api/me), or because the server refused our changes.
     const setReadOnly = (why: string | null) => {
       const ro = why !== null
@@ -253,7 +256,22 @@ export function mountDocument(ctx: AppContext, id: string): Page {
       if (!/read-only|read only|not allowed|forbidden|permission/i.test(message)) return
       if (/document/i.test(message) && !message.includes(id)) return // about another document
       setReadOnly(`The server refused your changes (${message.replace(/\.$/, "")}). Changes made here are not saved.`)
+      cacheRole(id, "read")
+      discardBtn.hidden = false
     }
+    discardBtn.addEventListener("click", async () => {
+      const ok = await confirmDialog(
+        "Discard your changes?",
+        "The changes made in this browser were refused by the server and will never be saved. Discarding them removes this browser's copy of the document and loads it again from the server.",
+        "Discard and reload",
+      )
+      if (!ok) return
+      discarding = true
+      client.repo.delete(id as DocumentId)
+      // The Repo removes its stored copy right after; give IndexedDB a moment before reloading.
+      await new Promise(r => setTimeout(r, 400))
+      location.reload()
+    })
     client.adapter.onServerError = onServerError
     cleanups.push(() => {
       if (client.adapter.onServerError === onServerError) client.adapter.onServerError = undefined
@@ -295,7 +313,7 @@ export function mountDocument(ctx: AppContext, id: string): Page {
     performance.mark("weft:editor-ready")
 
     const beforeUnload = (e: BeforeUnloadEvent) => {
-      if (tracker.status.sync === "unsynced") {
+      if (tracker.status.sync === "unsynced" && !discarding) {
         e.preventDefault()
         e.returnValue = "" // older browsers need a value to show the prompt
       }

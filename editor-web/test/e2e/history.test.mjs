@@ -169,6 +169,15 @@ describe("read-only access", { skip: skip ?? false, timeout: 300_000 }, () => {
       await new Promise(r => setTimeout(r, 500))
       assert.ok(!(await editorText(ada.page)).includes("Rita tries."), "the refused change never reaches Ada")
       await screenshot(rita.page, "read-only-refused")
+
+      // Rita drops her refused change: the page reloads with the server's text, still read-only.
+      await rita.page.click("[data-testid=discard-local]")
+      await rita.page.click("[data-testid=confirm-ok]")
+      await rita.page.waitForEvent("load")
+      await rita.page.locator(".ProseMirror").waitFor({ timeout: 30_000 })
+      await eventually(async () => (await editorText(rita.page)) === "Only Ada writes here.", { message: "Rita's copy is the server's again" })
+      await rita.page.locator("[data-testid=read-only]").waitFor({ state: "visible" })
+      assert.equal(await rita.page.locator(".ProseMirror").getAttribute("contenteditable"), "false")
     }),
   )
 })
