@@ -105,7 +105,13 @@ func (r *connRate) wait(n int) bool {
 		}
 	}
 	if delay <= 0 {
-		r.throttled = 0
+		// Only a connection that has clearly dropped below its rate (half
+		// a burst saved up) starts afresh: a sender held at the limit
+		// whose messages now and then arrive late (a busy machine) is
+		// still a flood.
+		if r.recovered(now) {
+			r.throttled = 0
+		}
 		return true
 	}
 	r.throttled += delay
@@ -140,4 +146,13 @@ func (c tooLargeConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return c.Conn.Write(p)
+}
+
+func (r *connRate) recovered(now time.Time) bool {
+	for _, l := range []*rate.Limiter{r.msgs, r.bytes} {
+		if l != nil && l.TokensAt(now) < float64(l.Burst())/2 {
+			return false
+		}
+	}
+	return true
 }
