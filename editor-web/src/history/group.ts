@@ -108,3 +108,13 @@ export function mergePages(pages: readonly ChangeInfo[][]): ChangeInfo[] {
   for (const p of pages) for (const c of p) if (!seen.has(c.hash)) (seen.add(c.hash), all.push(c))
   return all
 }
+
+/**
+ * The list after a refresh: the newest page, followed by what was loaded before when the two
+ * overlap (else the older pages would leave a hole, and are dropped).
+ */
+export function refreshChanges(loaded: ChangeInfo[], newest: ChangeInfo[]): ChangeInfo[] {
+  if (loaded.length === 0) return newest
+  const fresh = new Set(newest.map(c => c.hash))
+  return loaded.some(c => fresh.has(c.hash)) ? mergePages([newest, loaded]) : newest
+}

@@ -22,7 +22,7 @@ import { icons } from "../icons"
 import { relativeTime } from "../recent"
 import type { Authors } from "./authors"
 import { contentAt, restoreLocally, sameContent } from "./restore"
-import { countLabel, groupChanges, mergePages, type EditSession } from "./group"
+import { countLabel, groupChanges, mergePages, refreshChanges, type EditSession } from "./group"
 
 const PAGE = 200
 const REFRESH_MS = 1500
@@ -59,7 +59,8 @@ export class HistoryPanel {
   #o: HistoryOptions
   #writable = true
   #open = false
-  #pages: ChangeInfo[][] = []
+  /** The changes loaded so far, newest first. */
+  #changes: ChangeInfo[] = []
   #total = 0
   #versions: NamedVersion[] = []
   #loading = false
@@ -219,8 +220,8 @@ export class HistoryPanel {
     const gen = ++this.#generation
     const { api, docId } = this.#o
     this.#loading = true
-    this.#loadingEl.hidden = this.#pages.length > 0
-    const limit = Math.max(PAGE, this.#pages.reduce((n, p) => n + p.length, 0))
+    this.#loadingEl.hidden = this.#changes.length > 0
+    const limit = PAGE
     try {
       const [page, versions] = await Promise.all([
         api.history(docId, { limit, skip: 0 }),
@@ -230,7 +231,7 @@ export class HistoryPanel {
         }),
       ])
       if (gen !== this.#generation) return
-      this.#pages = [page.changes]
+      this.#changes = refreshChanges(this.#changes, page.changes)
       this.#total = page.total
       this.#versions = versions
       this.#showError(null)
@@ -250,14 +251,15 @@ export class HistoryPanel {
   async #loadMore() {
     if (this.#loading) return
     const gen = this.#generation
-    const skip = this.#pages.reduce((n, p) => n + p.length, 0)
+    // Counted from the newest change, so the ones loaded so far (newer ones included) are skipped.
+    const skip = this.#changes.length
     this.#loading = true
     this.#more.disabled = true
     this.#more.textContent = "Loading…"
     try {
       const page = await this.#o.api.history(this.#o.docId, { limit: PAGE, skip })
       if (gen !== this.#generation) return
-      this.#pages.push(page.changes)
+      this.#changes = mergePages([this.#changes, page.changes])
       this.#total = page.total
       this.#render()
     } catch (err) {
@@ -317,7 +319,7 @@ export class HistoryPanel {
     )
     this.#versionsSection.hidden = versions.length === 0
 
-    const changes = mergePages(this.#pages)
+    const changes = this.#changes
     const sessions = groupChanges(changes, { fromNewest: true })
     const myName = (s: EditSession) => {
       const a = authors.get(s.actor)

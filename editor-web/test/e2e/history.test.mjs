@@ -340,6 +340,29 @@ describe("history panel", { skip: skip ?? false, timeout: 300_000 }, () => {
   )
 
   it(
+    "pages through a long history with \"load earlier edits\"",
+    withContext(ctx, people, async () => {
+      const ada = await person(browser, "Ada")
+      people.push(ada)
+      const pa = ada.page
+      await newDocument(ada, server.url)
+      await pa.locator(".ProseMirror").click()
+      const line = "One keystroke is one change. "
+      for (let i = 0; i < 9; i++) await pa.keyboard.type(line) // 261 changes: more than a page (200)
+      await saved(ada)
+      await pa.click("[data-testid=history-toggle]")
+      const more = pa.locator("[data-testid=history-more]")
+      await more.waitFor({ state: "visible", timeout: 10_000 })
+      assert.match(await pa.locator("[data-testid=session]").first().textContent(), /200 changes/)
+      await more.click()
+      const count = async () => Number(/([\d,]+) changes/.exec(await pa.locator("[data-testid=session]").first().textContent())?.[1].replace(",", ""))
+      await eventually(async () => (await count()) >= 261, { message: `the whole session after loading more` })
+      assert.equal(await more.isVisible(), false, "nothing more to load")
+      console.log(`# ${await count()} changes in one session after "load earlier edits"`)
+    }),
+  )
+
+  it(
     "says so when the server has no history API",
     withContext(ctx, people, async () => {
       const ada = await person(browser, "Ada")

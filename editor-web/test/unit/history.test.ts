@@ -284,3 +284,14 @@ describe("restoring in the browser", () => {
     expect(restoreLocally(handle, ["00".repeat(32)], "x")).toBe(false)
   })
 })
+
+describe("refreshChanges", () => {
+  it("keeps older pages when the new first page overlaps them, drops them when there is a gap", async () => {
+    const { refreshChanges } = await import("../../src/history/group")
+    const all = linear([{ actor: "aa" }, { actor: "aa" }, { actor: "aa" }, { actor: "bb" }, { actor: "bb" }]) // h004..h000
+    const loaded = all.slice(2) // h002, h001, h000
+    expect(refreshChanges(loaded, all.slice(0, 3)).map(c => c.hash)).toEqual(["h004", "h003", "h002", "h001", "h000"])
+    expect(refreshChanges(loaded, all.slice(0, 2)).map(c => c.hash)).toEqual(["h004", "h003"])
+    expect(refreshChanges([], all.slice(0, 2)).map(c => c.hash)).toEqual(["h004", "h003"])
+  })
+})
