@@ -189,12 +189,13 @@ func (d *document) run() {
 				}
 			}
 			d.process(batch)
-			// Other nodes' traffic alone does not keep a document open.
-			used := slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() })
-			if used {
+			if slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() }) {
+				// Other nodes' traffic alone does not keep a document open.
 				idle.Reset(d.m.cfg.IdleUnload)
 			}
-			d.report(used)
+			// Recency for the memory budget: a local peer's traffic, not
+			// its leaving.
+			d.report(slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() && ev.kind != evLeave }))
 			if d.dirty {
 				quiet.Reset(time.Second)
 			}
@@ -844,7 +845,8 @@ func (d *document) drop(cl *Client) {
 // Loads slower than slowLoad, or from more than maxIncrementals change
 // chunks, compact the document even when its snapshot outweighs them:
 // loading one snapshot is much faster than replaying many changes.
-const (
+// (Variables for tests.)
+var (
 	slowLoad        = 500 * time.Millisecond
 	maxIncrementals = 256
 )

@@ -95,11 +95,22 @@ func (m *Manager) account(d *document, mem int64, idle, used bool) {
 	if idle {
 		m.evictable = true
 	}
-	var victims []*document
-	if b := m.cfg.MemoryBudget; b > 0 && m.memTotal > b && m.evictable && !m.closing {
-		victims = m.pickVictims(m.memTotal - b)
-	}
+	victims := m.overBudget()
 	m.mu.Unlock()
+	askUnload(victims)
+}
+
+// overBudget picks the documents to unload when over budget. Called with
+// m.mu held.
+func (m *Manager) overBudget() []*document {
+	b := m.cfg.MemoryBudget
+	if b <= 0 || m.memTotal <= b || !m.evictable || m.closing {
+		return nil
+	}
+	return m.pickVictims(m.memTotal - b)
+}
+
+func askUnload(victims []*document) {
 	for _, v := range victims {
 		select {
 		case v.evict <- struct{}{}:
