@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
 )
@@ -232,10 +230,9 @@ func (m *Manager) Connect(c Conn, remote string, auth *Auth) (*Client, error) {
 		c.Close(CloseShutdown, "server shutting down")
 		return nil, ErrShutdown
 	}
-	cl := &Client{m: m, conn: c, remote: remote, auth: auth, id: m.connID.Add(1), docs: map[string]bool{}, eph: map[string]uint64{}}
-	if m.cfg.EphemeralRate > 0 {
-		cl.ephLimit = rate.NewLimiter(rate.Limit(m.cfg.EphemeralRate), m.cfg.EphemeralBurst)
-	}
+	// The ephemeral limiter and maps are made on first use: most of an
+	// idle crowd never needs them.
+	cl := &Client{m: m, conn: c, remote: remote, auth: auth, id: m.connID.Add(1)}
 	cl.log = m.log.With("conn", cl.id, "remote", remote)
 	if u := cl.user(); u != "" {
 		cl.log = cl.log.With("user", u)
