@@ -59,10 +59,13 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## fuzz: the wire decoder and sync messages reaching a worker
+## fuzz: the wire decoder, sync messages reaching a worker, tokens, and
+## every HTTP input of a running server (API routes included)
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./session
 	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(FUZZTIME) ./crdt
+	$(GO) test -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) ./cmd/weft
+	$(GO) test -run '^$$' -fuzz '^FuzzHTTPRequest$$' -fuzztime $(FUZZTIME) ./cmd/weft
 
 ## bench: Go benchmarks (figures go in closing notes, not in timed tests)
 bench:

@@ -34,7 +34,9 @@ type Op struct {
 }
 
 // Edit is one server-side change: Ops (or a Restore) committed as a single
-// Automerge change with Message and Time.
+// Automerge change with Message and Time (zero: now; stored in whole
+// seconds, as Automerge JS stores it). Ops and Restore exclude each other;
+// an edit that changes nothing commits nothing (Result.NChanges 0).
 type Edit struct {
 	Doc     string
 	Ops     []Op
@@ -65,14 +67,18 @@ type View struct {
 }
 
 // ChangeMeta describes one change of a document's history.
+//
+// Time: Automerge JS writes change times in seconds, automerge-rs's C API
+// in milliseconds; values below 1e11 are read as seconds, others as
+// milliseconds. Server edits store seconds, like the browser clients.
 type ChangeMeta struct {
-	Hash    Hash
-	Actor   string // hex
-	Seq     uint64
-	Time    time.Time // zero when the change carries none
-	Message string
-	Deps    Heads
-	Size    int // bytes of the encoded change
+	Hash    Hash      `json:"hash"`
+	Actor   string    `json:"actor"` // hex
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time,omitzero"` // zero when the change carries none
+	Message string    `json:"message"`
+	Deps    Heads     `json:"deps"`
+	Size    int       `json:"size"` // bytes of the encoded (uncompressed) change
 }
 
 // HistoryQuery pages through a document's changes, newest first: Skip

@@ -42,6 +42,19 @@
 // mutex and leaves each document to its owner. Replica is a single-owner
 // client-side document for tests and tools.
 //
+// # Server-side API
+//
+// Edit, View, History and Stats serve the HTTP API (api.go). An edit's ops
+// run on a fork of the document, so a bad op changes nothing; its one
+// change then enters the document through Merge, which reports it and fans
+// it out to peers like any change from another node. Server edits use one
+// random actor per document and open, and store change times in seconds,
+// as Automerge JS does. automerge-rs 0.5.0 returns the block markers of
+// rich text (objects embedded by Automerge JS's splitBlock) as U+FFFC and
+// cannot read or write the objects themselves: View renders them as line
+// breaks, and a restore that would recreate one fails with ErrBadEdit.
+// ParseChanges reads change metadata in Go, for untrusted bytes.
+//
 // # Untrusted input
 //
 // Sync messages and documents from the network are untrusted: they are

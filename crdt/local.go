@@ -44,6 +44,8 @@ type docState struct {
 	cur Heads
 	// noLive mirrors LocalOptions.NoLive.
 	noLive bool
+	// api holds the server-side API's state (history.go).
+	api *apiState
 }
 
 type peerState struct {
@@ -151,14 +153,17 @@ func (l *Local) Open(_ context.Context, id string, data []byte) (hs Heads, err e
 	if len(data) > l.opts.MaxDocument {
 		return nil, fmt.Errorf("%w: document of %d bytes", ErrTooLarge, len(data))
 	}
+	rssBefore := rss()
 	doc, err := loadDoc(data)
 	if err != nil {
 		return nil, err
 	}
+	hs = heads(doc)
 	l.mu.Lock()
-	l.docs[id] = &docState{doc: doc, peers: map[string]*peerState{}, pending: map[Hash][]byte{}, noLive: l.opts.NoLive}
+	l.docs[id] = &docState{doc: doc, peers: map[string]*peerState{}, pending: map[Hash][]byte{}, noLive: l.opts.NoLive,
+		api: newAPIState(rssBefore, hs)}
 	l.mu.Unlock()
-	return heads(doc), nil
+	return hs, nil
 }
 
 // loadDoc loads a leading document chunk with Load (much faster than

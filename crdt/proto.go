@@ -31,6 +31,12 @@ const (
 	opProbe
 	opMerge
 	opReceiveAll
+	// The server-side API (pool_api.go): requests and answers as JSON in
+	// Data.
+	opEdit
+	opView
+	opHistory
+	opStats
 )
 
 type request struct {
@@ -65,10 +71,12 @@ type response struct {
 	Waiting int       `cbor:"10,keyasint,omitempty"`
 	// All carries the per-message answers of opReceiveAll.
 	All []response `cbor:"11,keyasint,omitempty"`
+	// Mem is Stats.Memory.
+	Mem int64 `cbor:"12,keyasint,omitempty"`
 }
 
 // Error kinds carried across the pipe, so sentinels survive it.
-var errKinds = []error{nil, ErrNotOpen, ErrCorrupt, ErrTooLarge, ErrBadMessage, ErrInvalidID}
+var errKinds = []error{nil, ErrNotOpen, ErrCorrupt, ErrTooLarge, ErrBadMessage, ErrInvalidID, ErrBadEdit}
 
 func kindOf(err error) uint8 {
 	for i, e := range errKinds {

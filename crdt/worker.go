@@ -113,6 +113,8 @@ func handle(ctx context.Context, l *Local, req request) response {
 		err = l.Probe(ctx, req.Data, req.Msg)
 	case opClose:
 		err = l.Close(ctx, req.Doc)
+	case opEdit, opView, opHistory, opStats:
+		resp, err = handleAPI(ctx, l, req, resp)
 	default:
 		resp.Err = "crdt: unknown op"
 	}

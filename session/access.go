@@ -46,10 +46,16 @@ func ParseRole(s string) (Role, error) {
 type Auth struct {
 	// User is the authenticated subject, for logs; "" when anonymous.
 	User string
+	// Name is the user's display name, when the token carries one.
+	Name string
 	// Access returns the connection's role for a document id. It is called
 	// on the connection's read goroutine and must be safe for that.
 	Access func(doc string) Role
 }
+
+// Role returns the role a for doc ("*" asks for the role on every
+// document, the one node-wide operations need).
+func (a *Auth) Role(doc string) Role { return a.role(doc) }
 
 func (a *Auth) role(doc string) Role {
 	if a == nil || a.Access == nil {

@@ -20,6 +20,7 @@ const (
 	CloseBadSyncMessage = 4504 // a sync message Automerge cannot read
 	CloseUnauthorized   = 4505 // authentication failed
 	CloseTooManyDocs    = 4506 // more documents open on one connection than allowed
+	CloseDeleted        = 4507 // the document was deleted through the API
 )
 
 // CloseError is a protocol outcome that ends a connection.

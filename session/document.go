@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -26,6 +27,7 @@ const (
 	evRelayEphemeral // data: an ephemeral frame from another node
 	evCatchUp        // messages may have been lost, or a node was cut off
 	evReconnect      // the relay reconnected: catch up, then poke the others
+	evCall           // an API call (call): run on the goroutine, answer after persist
 )
 
 type event struct {
@@ -34,10 +36,11 @@ type event struct {
 	msg  Message
 	data []byte
 	at   time.Time // when it was posted, for the fan-out latency metric
+	call *call
 }
 
 // relayed reports whether the event came from another node.
-func (ev event) relayed() bool { return ev.kind >= evRelayChanges }
+func (ev event) relayed() bool { return ev.kind >= evRelayChanges && ev.kind != evCall }
 
 // maxBatch bounds how many queued events one persist round takes.
 const maxBatch = 256
@@ -105,6 +108,8 @@ type document struct {
 	gapTry  int
 	poke    bool // poke the other nodes after this batch
 	catchUp bool // catch up (once) in this batch
+
+	mergeErr error // the last merge's engine error, for Upload
 }
 
 // relayHandler posts another node's messages to the document's inbox, so
@@ -212,7 +217,7 @@ func (d *document) run() {
 		case <-quiet.C:
 			d.maybeCompact()
 		case <-idle.C:
-			if len(d.peers) == 0 && d.m.unload(d) {
+			if len(d.peers) == 0 && !d.m.events.pinned(d.id) && d.m.unload(d) {
 				d.close()
 				d.m.cfg.Metrics.Evicted("idle")
 				return
@@ -317,7 +322,13 @@ func (d *document) process(batch []event) {
 		out     []outMsg
 		changes bytes.Buffer
 		n       int
+		calls   []*call // answered once this batch's changes are durable
 	)
+	defer func() {
+		for _, c := range calls {
+			c.done <- c.err
+		}
+	}()
 	if !d.loaded && d.broken == nil {
 		d.snapSize, d.incSize = 0, 0
 		// Subscribe first, load second, then catch up: what other nodes
@@ -360,6 +371,15 @@ func (d *document) process(batch []event) {
 			}
 		case evRelayEphemeral:
 			out = d.remoteEphemeral(ev.data, out)
+		case evCall:
+			calls = append(calls, ev.call)
+			if d.broken != nil {
+				ev.call.err = fmt.Errorf("%w: %w", ErrUnavailable, d.broken)
+				continue
+			}
+			r := &round{out: out, changes: &changes, n: &n}
+			ev.call.err = ev.call.fn(d, r)
+			out = r.out
 		case evReconnect:
 			d.poke = true
 			fallthrough
@@ -376,6 +396,11 @@ func (d *document) process(batch []event) {
 			// Nothing that reflects these changes may leave. Reload what
 			// is durable; peers resync and send their changes again.
 			d.log.Error("persisting changes failed; reloading document", "err", err)
+			for _, c := range calls {
+				if c.err == nil && c.writes {
+					c.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+				}
+			}
 			d.pub.Reset()
 			d.recover(nil)
 			return
@@ -383,6 +408,9 @@ func (d *document) process(batch []event) {
 	}
 	for _, o := range out {
 		o.cl.sendFrame(o.typ, o.frame)
+	}
+	if n > 0 {
+		d.changed(changes.Bytes())
 	}
 	if len(out) > 0 && !batch[0].at.IsZero() {
 		d.m.cfg.Metrics.Fanout(time.Since(batch[0].at))
@@ -432,6 +460,9 @@ func (d *document) publish() {
 // doCatchUp merges what the other nodes have of the document.
 func (d *document) doCatchUp(out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
 	d.gap = false
+	if d.m.cfg.Relay == nil {
+		return out // one node: what is missing can only come from a peer
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
 	answers, err := d.m.cfg.Relay.CatchUp(ctx, d.id)
 	cancel()
@@ -455,6 +486,7 @@ func (d *document) merge(data []byte, out []outMsg, changes *bytes.Buffer, n *in
 	ctx, cancel := ctxTimeout()
 	res, err := d.m.cfg.Engine.Merge(ctx, crdt.Merge{Doc: d.id, Data: data, Peers: d.otherKeys(nil)})
 	cancel()
+	d.mergeErr = err
 	if err != nil {
 		d.gap = true // what was lost here, a catch-up brings back
 		if !(errors.Is(err, crdt.ErrNotOpen) || errors.Is(err, crdt.ErrCrashed)) {
@@ -534,6 +566,7 @@ func (d *document) peer(cl *Client) *docPeer {
 	p := &docPeer{cl: cl}
 	d.peers[cl] = p
 	d.byKey[cl.key] = p
+	d.presence(EventJoin, cl)
 	if cl.storageID != "" && len(d.heads) > 0 {
 		// A returning peer resumes from the heads it shared last time.
 		if state, err := d.m.cfg.Store.LoadSyncState(d.id, cl.storageID); err == nil {
@@ -837,6 +870,9 @@ func (d *document) drop(cl *Client) {
 		ctx, cancel := ctxTimeout()
 		d.m.cfg.Engine.DropPeer(ctx, d.id, cl.key)
 		cancel()
+	}
+	if _, ok := d.peers[cl]; ok {
+		d.presence(EventLeave, cl)
 	}
 	delete(d.byKey, cl.key)
 	delete(d.peers, cl)

@@ -21,12 +21,10 @@ type Event struct {
 	Doc  string    `json:"documentId"`
 	Time time.Time `json:"time"`
 	// Change events: the document's heads after the changes, and the
-	// changes themselves (oldest first). Origin is "local" for changes
-	// made on this node (by a peer or the API), "relay" for changes from
-	// another node.
+	// changes themselves (in the order they were applied), whether they
+	// came from a peer on this node, the API or another node.
 	Heads   crdt.Heads        `json:"heads,omitempty"`
 	Changes []crdt.ChangeMeta `json:"changes,omitempty"`
-	Origin  string            `json:"origin,omitempty"`
 	// Join and leave events: the peer and its authenticated user.
 	Peer string `json:"peerId,omitempty"`
 	User string `json:"user,omitempty"`
@@ -88,6 +86,42 @@ func (e *events) watched(doc string) bool {
 	defer e.mu.Unlock()
 	for _, s := range e.subs {
 		if s.doc == "" || s.doc == doc {
+			return true
+		}
+	}
+	return false
+}
+
+// changed emits a change event for chunks that just became durable.
+func (d *document) changed(chunks []byte) {
+	if !d.m.events.watched(d.id) {
+		return
+	}
+	metas, err := crdt.ParseChanges(chunks)
+	if err != nil {
+		// The engine produced these chunks; this would be our bug.
+		d.log.Error("decoding change metadata failed", "err", err)
+	}
+	d.m.events.emit(Event{Type: EventChange, Doc: d.id, Time: time.Now().UTC(), Heads: d.heads, Changes: metas})
+}
+
+// presence emits a join or leave event for a peer of the document.
+func (d *document) presence(typ string, cl *Client) {
+	user := ""
+	if cl.auth != nil {
+		user = cl.auth.User
+	}
+	d.m.events.emit(Event{Type: typ, Doc: d.id, Time: time.Now().UTC(), Peer: cl.peerID, User: user})
+}
+
+// pinned reports whether someone watches doc itself (an event stream):
+// such a document stays open without peers, so that it keeps hearing
+// other nodes' changes.
+func (e *events) pinned(doc string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.subs {
+		if s.doc == doc {
 			return true
 		}
 	}

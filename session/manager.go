@@ -110,6 +110,9 @@ type Manager struct {
 
 	events events // change feed subscribers; see events.go
 
+	hmu       sync.Mutex           // guards httpPeers
+	httpPeers map[string]*httpPeer // HTTP sync sessions by peer id; see httpsync.go
+
 	wg     sync.WaitGroup // document goroutines
 	connID atomic.Uint64
 }

@@ -19,6 +19,7 @@ const (
 	kindSyncState   byte = 'y' // a per-peer sync state
 	kindDocMeta     byte = 'm' // a document's metadata record
 	kindNodeMeta    byte = 'n' // a node metadata value
+	kindVersion     byte = 'v' // a named version of a document
 
 	headerLen = 9
 

@@ -22,6 +22,9 @@ var (
 	// chunk, a negative change count, a Compact range beyond the last sequence number.
 	ErrInvalid = errors.New("storage: invalid argument")
 
+	// ErrExists is returned when a name is taken (named versions).
+	ErrExists = errors.New("storage: already exists")
+
 	// ErrLocked is returned by Open when another process (or another Store in this process)
 	// holds the data file and the lock was not released within Options.Timeout.
 	ErrLocked = errors.New("storage: data file in use")

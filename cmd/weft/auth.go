@@ -178,7 +178,7 @@ func (a *authenticator) verify(token string) (*session.Auth, error) {
 		}
 		roles[doc] = role
 	}
-	return &session.Auth{User: c.Subject, Access: func(doc string) session.Role {
+	return &session.Auth{User: c.Subject, Name: c.Name, Access: func(doc string) session.Role {
 		if r, ok := roles[doc]; ok {
 			return r
 		}

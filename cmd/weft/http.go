@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,12 @@ type handlerDeps struct {
 	checkOrigin func(*http.Request) bool
 	// admission admits new connections; nil admits all.
 	admission *admission
+	// done is closed when the server shuts down (ends API streams).
+	done <-chan struct{}
+	// apiExtra are more GET routes under /api/ (pattern → handler).
+	apiExtra map[string]http.Handler
+	// apiLimit bounds API calls per client IP; nil: no limit.
+	apiLimit *apiLimiter
 }
 
 // maxAPIBody bounds a request body on /api/.
@@ -60,9 +67,9 @@ func newHandler(d handlerDeps) http.Handler {
 			"connections": st.Clients, "openDocuments": st.Docs, "editorBuilt": editorweb.Built(),
 		})
 	})
-	mux.Handle("/api/", d.apiAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint")
-	})))
+	apiMux := http.NewServeMux()
+	(&api{mgr: d.mgr, log: d.log, done: d.done, extra: d.apiExtra}).routes(apiMux)
+	mux.Handle("/api/", d.apiAuth(apiMux))
 	// Everything else is the editor: its pages, hashed assets, and
 	// index.html for app routes such as /d/<documentId>.
 	mux.Handle("/", editorweb.Handler(editorweb.Options{Logger: d.log, FrameAncestors: d.frameAncestors}))
@@ -104,15 +111,37 @@ func (d handlerDeps) upgrade(w http.ResponseWriter, r *http.Request) {
 // bounds request bodies.
 func (d handlerDeps) apiAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := d.auth.authenticate(r); err != nil {
+		if ok, wait := d.apiLimit.allow(remoteIP(r)); !ok {
+			d.log.Warn("API call over the rate limit", "audit", "limit_api_rate", "remote", remoteIP(r), "path", r.URL.Path)
+			d.metrics.refused.WithLabelValues("api_rate").Inc()
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many API calls from this address; retry after "+retryAfter(wait)+"s")
+			return
+		}
+		if r.URL.Path == "/api/openapi.json" {
+			next.ServeHTTP(w, r) // the description is public
+			return
+		}
+		auth, err := d.auth.authenticate(r)
+		if err != nil {
 			d.log.Warn("authentication failed", "audit", "auth_failed", "remote", remoteIP(r), "path", r.URL.Path, "reason", authReason(err), "err", err)
 			d.metrics.refused.WithLabelValues("auth").Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weft"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", authReason(err))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
-		next.ServeHTTP(w, r)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Origin") != "" &&
+			d.checkOrigin != nil && !d.checkOrigin(r) {
+			// The token may come from a cookie: refuse cross-site writes.
+			d.log.Warn("cross-origin API write refused", "audit", "cross_origin", "remote", remoteIP(r), "origin", r.Header.Get("Origin"))
+			writeError(w, http.StatusForbidden, "cross_origin", "cross-origin requests may not change documents")
+			return
+		}
+		if !(r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/binary")) {
+			// Uploads set their own, larger limit.
+			r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, auth)))
 	})
 }
 

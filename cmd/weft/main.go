@@ -37,6 +37,9 @@ const usage = `weft — a collaborative document server (automerge-repo sync pro
 Usage:
   weft serve [flags]     run a node (the default command)
   weft token [flags]     mint an HS256 token for development (--secret-file F --sub u --doc '*=write' --ttl 1h)
+  weft export [flags]    write documents to a tar archive (--data DIR | --server URL --token T, --doc ID, -o FILE)
+  weft import [flags]    merge an export archive into a node (--data DIR | --server URL --token T, -i FILE)
+  weft backup [flags]    copy the whole data file consistently (--server URL --token T | --data DIR, -o FILE)
   weft version           print the version
 
 Run "weft serve -h" for the server's flags.
@@ -52,6 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args, stdout, stderr)
 	case "token":
 		return mintToken(args, stdout, stderr)
+	case "export":
+		return exportCmd(ctx, args, stdout, stderr)
+	case "import":
+		return importCmd(ctx, args, stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "weft", version)
 		return nil

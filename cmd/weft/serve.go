@@ -23,6 +23,7 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/natsrelay"
+	"github.com/weft-dev/weft/session/webhook"
 	"github.com/weft-dev/weft/storage"
 )
 
@@ -39,6 +40,7 @@ type serveFlags struct {
 	sendQueue      int
 	pingPeriod     time.Duration
 	allowedOrigins string
+	webhooks       string
 	shutdownGrace  time.Duration
 	natsURLs       string
 	natsCreds      string
@@ -58,6 +60,8 @@ type serveFlags struct {
 	admissionRate  float64
 	admissionBurst int
 	connMsgRate    float64
+	apiRate        float64
+	apiBurst       int
 	connMsgBurst   int
 	connBytesRate  int64
 	maxDocsPerConn int
@@ -65,6 +69,9 @@ type serveFlags struct {
 
 	tlsCert string
 	tlsKey  string
+
+	trustedProxies string
+	proxies        trustedProxies
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -82,6 +89,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Int64Var(&f.maxMessage, "max-message", 100<<20, "largest WebSocket message accepted, in bytes")
 	fs.IntVar(&f.sendQueue, "send-queue", 1024, "frames queued per connection before a slow reader is disconnected")
 	fs.DurationVar(&f.pingPeriod, "ping-period", 20*time.Second, "WebSocket ping interval; a peer silent for twice as long is dropped")
+	fs.StringVar(&f.webhooks, "webhooks", "", "JSON file of webhooks (url, secret or secretFile, events, docs) notified of document changes")
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra origins (host:port) allowed to open WebSockets; * allows any")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&f.natsURLs, "nats", "", "comma-separated NATS server URLs (nats://host:4222): join the other weft nodes on them; empty runs a single node")
@@ -99,6 +107,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 200, "WebSocket connections per remote address (behind a proxy, all share its address); 0: no cap")
 	fs.Float64Var(&f.admissionRate, "admission-rate", 200, "new WebSocket connections admitted per second (others get close 4005 and retry); 0: no limit")
 	fs.IntVar(&f.admissionBurst, "admission-burst", 400, "burst of the admission bucket")
+	fs.Float64Var(&f.apiRate, "api-rate", 100, "HTTP API calls per second per client IP (429 beyond, bursts of --api-burst); 0: no limit")
+	fs.IntVar(&f.apiBurst, "api-burst", 200, "burst of HTTP API calls per client IP")
 	fs.Float64Var(&f.connMsgRate, "conn-msg-rate", 1000, "messages per second per connection (throttled; cut with 4006 after 5s over); 0: no limit")
 	fs.IntVar(&f.connMsgBurst, "conn-msg-burst", 5000, "burst of the per-connection message bucket")
 	fs.Int64Var(&f.connBytesRate, "conn-bytes-rate", 20<<20, "bytes per second per connection (throttled like --conn-msg-rate); 0: no limit")
@@ -106,6 +116,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Float64Var(&f.ephemeralRate, "ephemeral-rate", 100, "ephemeral messages per second per connection (the excess is dropped); negative: no limit")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve https and wss; reloaded on SIGHUP")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file for --tls-cert")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (client address for limits, bans and audit lines; https for the origin check); default none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -114,6 +125,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	var err error
 	if f.memoryBudget, err = parseMemoryBudget(*budget, availableMemory()); err != nil {
+		return nil, err
+	}
+	if f.proxies, err = parseTrustedProxies(f.trustedProxies); err != nil {
 		return nil, err
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
@@ -172,6 +186,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	var hooks webhook.Config
+	if f.webhooks != "" {
+		if hooks, err = webhook.Load(f.webhooks); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -225,6 +245,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	metrics.watch(store, mgr)
+	apiExtra := map[string]http.Handler{"/api/backup": backupHandler(store)}
+	var dispatcher *webhook.Dispatcher
+	if len(hooks.Hooks) > 0 {
+		dispatcher = webhook.New(hooks, log)
+		unsubscribe := mgr.Subscribe("", dispatcher.Handle)
+		defer func() {
+			// After the sessions: their last changes are delivered too.
+			unsubscribe()
+			dctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
+			defer cancel()
+			if err := dispatcher.Close(dctx); err != nil {
+				log.Warn("webhook deliveries still pending at exit", "err", err)
+			}
+		}()
+		log.Info("webhooks configured", "hooks", len(hooks.Hooks))
+	}
+	apiExtra["/api/webhooks/deliveries"] = deliveriesHandler(dispatcher)
 	var origins []string
 	for _, o := range strings.Split(f.allowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -249,14 +286,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
 	ready := &readiness{}
+	done := make(chan struct{})
 	srv := &http.Server{
-		Handler: newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log,
+		Handler: f.proxies.wrap(newHandler(handlerDeps{mel: mel, mgr: mgr, store: store, ready: ready, metrics: metrics, log: log, done: done, apiExtra: apiExtra, apiLimit: newAPILimiter(f.apiRate, f.apiBurst),
 			auth: auth, checkOrigin: originChecker(origins), frameAncestors: f.frameAncestors,
-			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)}),
+			admission: newAdmission(f.admissionRate, f.admissionBurst, f.maxConns, f.maxConnsPerIP)})),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(done) }) // ends event streams and long polls
 	url := "http://" + ln.Addr().String()
 	if certs != nil {
 		srv.TLSConfig = certs.tlsConfig()

@@ -110,19 +110,46 @@ func TestShutdownAndRestartKeepEdits(t *testing.T) {
 // A few thousand mutated sync messages into a running server while two
 // clients edit another document on the same worker: the server keeps
 // answering, the other document keeps syncing, nothing accepted is lost.
-func TestStressMutatedSyncMessages(t *testing.T) {
+func TestStressMutatedSyncMessages(t *testing.T) { stressMutatedSyncMessages(t, false) }
+
+// The same with --auth jwt and real tokens: most attackers hold write
+// tokens (a quarter read ones), an honest read peer must see every edit,
+// and a rogue read peer keeps editing; none of its changes land anywhere.
+func TestStressMutatedSyncMessagesWithAuth(t *testing.T) { stressMutatedSyncMessages(t, true) }
+
+func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 	if testing.Short() {
 		t.Skip("stress test")
 	}
-	s := startServer(t, "", "--workers", "1")
+	args := []string{"--workers", "1"}
+	as := func(sub, role string) dialOpts { return dialOpts{} }
+	if withAuth {
+		k := newKeys(t)
+		args = append(args, "--auth", "jwt", "--jwt-secret-file", k.secretFile)
+		as = func(sub, role string) dialOpts {
+			return dialOpts{path: "/?token=" + hsToken(t, sub, map[string]string{"*": role})}
+		}
+	}
+	s := startServer(t, "", args...)
 	doc := crdt.NewDocumentID()
-	a := dial(t, s, "peer-a", dialOpts{})
-	b := dial(t, s, "peer-b", dialOpts{})
+	a := dial(t, s, "peer-a", as("a", "write"))
+	b := dial(t, s, "peer-b", as("b", "write"))
 	if err := a.edit(doc, 0, 0, "start"); err != nil {
 		t.Fatal(err)
 	}
 	b.open(doc)
 	eventually(t, 5*time.Second, "b to see the start", func() bool { return b.text(doc) == "start" })
+	// With auth: an honest reader, which must see everything, and a rogue
+	// one, which keeps editing and must change nothing.
+	var reader, rogue *wsClient
+	if withAuth {
+		reader = dial(t, s, "peer-r", as("r", "read"))
+		rogue = dial(t, s, "peer-rogue", as("rogue", "read"))
+		for _, c := range []*wsClient{reader, rogue} {
+			must(t, c.open(doc))
+			eventually(t, 5*time.Second, c.peerID+" to see the start", func() bool { return c.text(doc) == "start" })
+		}
+	}
 
 	// A seed message with a change in it, to mutate.
 	seed := crdt.NewReplica()
@@ -152,6 +179,9 @@ func TestStressMutatedSyncMessages(t *testing.T) {
 			if a.edit(doc, len(text), 0, w) == nil {
 				text += w
 			}
+			if rogue != nil && i%10 == 0 {
+				rogue.edit(doc, 0, 0, "R") // refused: it must never land
+			}
 			time.Sleep(2 * time.Millisecond)
 		}
 		editsDone <- text
@@ -165,7 +195,19 @@ func TestStressMutatedSyncMessages(t *testing.T) {
 		// bans do not touch the honest clients on 127.0.0.1.
 		ip := fmt.Sprintf("127.0.%d.%d", 1+conns/250, 2+conns%250)
 		conns++
-		evil, err := tryDial(s, fmt.Sprintf("evil-%d", conns), dialOpts{localIP: ip})
+		role := "write"
+		if conns%4 == 0 {
+			role = "read" // most attackers write: only their messages reach the engine
+		}
+		o := as(fmt.Sprintf("evil-%d", conns), role)
+		o.localIP = ip
+		// A read attacker's changes are refused without a close: give it
+		// a share, then the next connection.
+		last := total
+		if withAuth && role == "read" {
+			last = min(total, sent+10)
+		}
+		evil, err := tryDial(s, fmt.Sprintf("evil-%d", conns), o)
 		if err != nil {
 			continue // refused while banned, or a worker restart in progress
 		}
@@ -180,7 +222,7 @@ func TestStressMutatedSyncMessages(t *testing.T) {
 		evil.mu.Unlock()
 		target := crdt.NewDocumentID()
 	attack:
-		for sent < total {
+		for sent < last {
 			msg := crdt.MutateSyncMessage(rng, seedMsg)
 			sent++
 			if evil.send(session.Message{Type: session.TypeSync, SenderID: evil.peerID, DocumentID: target, Data: msg}) != nil {
@@ -189,6 +231,7 @@ func TestStressMutatedSyncMessages(t *testing.T) {
 			// One message at a time: wait for the answer or the close.
 			select {
 			case <-replied:
+			case <-evil.got: // an error (read-only) or doc-unavailable
 			case <-evil.closed:
 				break attack
 			case <-time.After(2 * time.Second):
@@ -202,7 +245,20 @@ func TestStressMutatedSyncMessages(t *testing.T) {
 	}
 	stopEdits.Store(true)
 	want := <-editsDone
-	eventually(t, 20*time.Second, "b to converge with a after the attack", func() bool { return b.text(doc) == want })
+	eventually(t, 60*time.Second, "b to converge with a after the attack", func() bool { return b.text(doc) == want })
+	if reader != nil {
+		// The reader has everything a wrote (its own refused edits aside).
+		eventually(t, 60*time.Second, "the reader to have a's heads", func() bool {
+			reader.mu.Lock()
+			defer reader.mu.Unlock()
+			for _, h := range a.heads(doc) {
+				if !reader.docs[doc].Has(h) {
+					return false
+				}
+			}
+			return true
+		})
+	}
 
 	_, metrics := httpGet(t, s.url+"/metrics")
 	restarts := metricValue(metrics, "weft_worker_restarts_total")

@@ -104,7 +104,10 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 			connOf(s).hardClose()
 		case errors.As(err, &ce), errors.Is(err, net.ErrClosed), errors.Is(err, melody.ErrWriteClosed):
 		case strings.Contains(err.Error(), "read limit exceeded"):
-			cfg.Logger.Info("closing connection: message too large", "remote", remoteIP(s.Request))
+			cfg.Logger.Warn("closing connection: message too large", "audit", "limit_message_size", "remote", remoteIP(s.Request))
+			if cfg.Metrics != nil {
+				cfg.Metrics.Limited("message_size")
+			}
 		default:
 			cfg.Logger.Debug("websocket error", "remote", remoteIP(s.Request), "err", err)
 		}
@@ -191,10 +194,11 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("connection cannot be hijacked")
 	}
 	nc, rw, err := hj.Hijack()
-	if err == nil {
-		h.conn.raw = nc
+	if err != nil {
+		return nil, nil, err
 	}
-	return nc, rw, err
+	h.conn.raw = tooLargeConn{nc}
+	return h.conn.raw, rw, nil
 }
 
 // refuseUpgrade accepts the upgrade and closes at once with code and
@@ -232,7 +236,9 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		if err != nil {
 			return false
 		}
-		if strings.EqualFold(u.Host, r.Host) {
+		// Same host; when the page's connection is known to be TLS (here
+		// or at a trusted proxy), a plain-http page of it may not connect.
+		if strings.EqualFold(u.Host, r.Host) && (!requestHTTPS(r) || strings.EqualFold(u.Scheme, "https")) {
 			return true
 		}
 		for _, a := range allowed {
@@ -242,12 +248,4 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		}
 		return false
 	}
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -1,15 +1,44 @@
 import { isValidDocumentId, type DocHandle, type DocumentId } from "@automerge/automerge-repo/slim"
-import { askName, avatar, header, nameChip } from "./chrome"
+import { Api, type Me, type Role } from "./api"
+import { askName, avatar, header, nameChip, refreshNameChips } from "./chrome"
 import { h, svg, toast } from "./dom"
 import { DocumentEditor, type WeftDoc } from "./editor/editor"
 import { icons } from "./icons"
-import { identity, savedName } from "./identity"
+import { Authors } from "./history/authors"
+import { HistoryPanel } from "./history/panel"
+import { identity, saveName, savedName } from "./identity"
 import type { AppContext, Page } from "./main"
 import type { Peer } from "./presence/state"
 import { rememberDoc } from "./recent"
 import type { Client } from "./repo"
 import type { Status } from "./status"
 import { SyncTracker } from "./sync"
+import { next as A } from "@automerge/automerge/slim"
+
+const ROLES_KEY = "weft:roles"
+
+/** The role last learned for a document, so an offline reload of a read-only document stays read-only. */
+function cachedRole(id: string): Role | null {
+  try {
+    const v = JSON.parse(localStorage.getItem(ROLES_KEY) ?? "{}")?.[id]
+    return v === "read" || v === "write" || v === "admin" || v === "none" ? v : null
+  } catch {
+    return null
+  }
+}
+
+function cacheRole(id: string, role: Role) {
+  try {
+    const all = JSON.parse(localStorage.getItem(ROLES_KEY) ?? "{}") as Record<string, Role>
+    delete all[id]
+    all[id] = role
+    const keys = Object.keys(all)
+    for (const k of keys.slice(0, Math.max(0, keys.length - 200))) delete all[k]
+    localStorage.setItem(ROLES_KEY, JSON.stringify(all))
+  } catch {
+    // a convenience only
+  }
+}
 
 /** The document page: /d/<id>. */
 export function mountDocument(ctx: AppContext, id: string): Page {
@@ -26,13 +55,38 @@ export function mountDocument(ctx: AppContext, id: string): Page {
   // The status pill and the share button appear once the document is open.
   statusEl.el.hidden = true
   shareBtn.hidden = true
-  const top = header([crumbSep, crumb, statusEl.el], [people, shareBtn, nameChip(n => onRename(n))])
+  // "Read only", with the reason in a tooltip (hover or keyboard focus).
+  const roTip = h("span", { class: "ro-tip", role: "tooltip", id: "ro-tip" }, "")
+  const roBadge = h(
+    "span",
+    { class: "ro-badge", tabindex: 0, "aria-describedby": "ro-tip", "data-testid": "read-only", hidden: true },
+    svg(icons.lock),
+    h("span", { class: "ro-label" }, "Read only"),
+    roTip,
+  )
+  const historySlot = h("span", { class: "history-slot" })
+  const top = header([crumbSep, crumb, statusEl.el, roBadge], [people, historySlot, shareBtn, nameChip(n => onRename(n))])
   const toolbarRow = h("div", { class: "toolbar-row", hidden: true })
   const main = h("main", { class: "doc-main" })
   const page = h("div", { class: "app docview" }, top, toolbarRow, main)
   ctx.root.append(page)
 
   shareBtn.addEventListener("click", () => copyLink(`${location.origin}/d/${id}`))
+
+  // Who we are on this document (GET /api/me, with the WebSocket's credentials), asked at once so
+  // the answer is usually in before the document is. Until then, the last known role applies.
+  const api = new Api({ base: import.meta.env.VITE_WEFT_URL || location.origin })
+  let me: Me | null = null
+  const meReady: Promise<Me | null> = isValidDocumentId(id)
+    ? api.me(id).then(
+        m => {
+          me = m
+          cacheRole(id, m.role)
+          return m
+        },
+        () => null, // an older server, or offline: the WebSocket decides
+      )
+    : Promise.resolve(null)
 
   if (!isValidDocumentId(id)) {
     document.title = "Invalid link · weft"
@@ -134,10 +188,14 @@ export function mountDocument(ctx: AppContext, id: string): Page {
       people.setAttribute("aria-label", peers.length ? `Also here: ${peers.map(p => p.name).join(", ")}` : "Nobody else is here")
     }
 
+    const authors = new Authors(id)
     const editor = new DocumentEditor({
       handle,
       identity: identity(),
-      onPeers: renderPeers,
+      onPeers: peers => {
+        for (const p of peers) if (p.actor) authors.learn(p.actor, p.name, p.color)
+        renderPeers(peers)
+      },
       onChange: change => {
         setTitle(change.title)
         tracker.schedule()
@@ -159,13 +217,75 @@ export function mountDocument(ctx: AppContext, id: string): Page {
     }
     setTitle(handle.doc().title ?? "")
 
-    onRename = () => editor.presence.setIdentity(identity())
+    const learnMe = () => {
+      const mine = identity()
+      try {
+        authors.learn(A.getActorId(handle.doc() as A.Doc<unknown>), mine.name, mine.color, true)
+      } catch {
+        // no document yet
+      }
+    }
+    learnMe()
+    onRename = () => {
+      editor.presence.setIdentity(identity())
+      learnMe()
+    }
     renderPeers([])
+
+    // Read-only mode: from the role (/api/me), or because the server refused our changes.
+    const setReadOnly = (why: string | null) => {
+      const ro = why !== null
+      editor.setReadOnly(ro)
+      roBadge.hidden = !ro
+      roTip.textContent = why ?? ""
+      roBadge.setAttribute("aria-label", ro ? `Read only: ${why}` : "")
+      page.classList.toggle("is-read-only", ro)
+      if (!historyPanel.previewing) toolbarRow.hidden = ro
+      historyPanel.setWritable(!ro)
+    }
+    const roleReason = (m: Me) =>
+      `You can read this document and see others edit it live, but not change it: ${m.name || m.user ? `${m.name || m.user}’s` : "your"} access is read-only. Ask the document’s owner for write access.`
+    const applyRole = (m: Me | null, role: Role | null) => {
+      if (role === "read") setReadOnly(m ? roleReason(m) : "You can read this document but not change it: your access is read-only.")
+      else if (role === "write" || role === "admin") setReadOnly(null)
+    }
+    const onServerError = (message: string) => {
+      if (!/read-only|read only|not allowed|forbidden|permission/i.test(message)) return
+      if (/document/i.test(message) && !message.includes(id)) return // about another document
+      setReadOnly(`The server refused your changes (${message.replace(/\.$/, "")}). Changes made here are not saved.`)
+    }
+    client.adapter.onServerError = onServerError
+    cleanups.push(() => {
+      if (client.adapter.onServerError === onServerError) client.adapter.onServerError = undefined
+    })
+
+    const historyPanel = new HistoryPanel({
+      docId: id,
+      api,
+      handle,
+      authors,
+      toolbarRow,
+      liveToolbar: editor.toolbar.el,
+      liveEl: editor.el,
+      main,
+      onPreviewChange: previewing => {
+        page.classList.toggle("is-previewing", previewing)
+        if (!previewing) toolbarRow.hidden = editor.readOnly
+      },
+    })
+    cleanups.push(() => historyPanel.destroy())
+    historySlot.append(historyPanel.button)
+    page.append(historyPanel.el)
 
     loading.remove()
     toolbarRow.append(editor.toolbar.el)
     toolbarRow.hidden = false
     main.append(editor.el)
+    // Start read-only when that is what we know (role answered, or remembered); writable otherwise.
+    applyRole(me, me?.role ?? cachedRole(id))
+    void meReady.then(m => {
+      if (!unmounted && m) applyRole(m, m.role)
+    })
     shareBtn.disabled = false
     shareBtn.hidden = false
     statusEl.el.hidden = false
@@ -194,6 +314,13 @@ export function mountDocument(ctx: AppContext, id: string): Page {
       window.removeEventListener("pagehide", flush)
     })
 
+    // A signed-in user's name (from the token) is the default display name.
+    const signedIn = await Promise.race([meReady, new Promise<null>(r => setTimeout(() => r(null), 1500))])
+    if (!savedName() && signedIn?.name && !unmounted) {
+      saveName(signedIn.name)
+      refreshNameChips()
+      onRename(signedIn.name)
+    }
     if (!savedName()) {
       const name = await askName()
       if (name && !unmounted) onRename(name)
@@ -202,7 +329,32 @@ export function mountDocument(ctx: AppContext, id: string): Page {
   }
 
   function unavailable(client: Client, handle: DocHandle<WeftDoc>) {
+    // "No access" reads better than "not found" when that is the reason: wait briefly for the role.
+    if (me === null) {
+      void Promise.race([meReady, new Promise(r => setTimeout(r, 1500))]).then(() => {
+        if (!opened && !unmounted && handle.state === "unavailable") showUnavailable(client, handle)
+      })
+      return
+    }
+    showUnavailable(client, handle)
+  }
+
+  function showUnavailable(client: Client, handle: DocHandle<WeftDoc>) {
     const connected = client.adapter.info.state === "connected"
+    if (me?.role === "none" && me.auth === "jwt") {
+      document.title = "No access · weft"
+      loading.remove()
+      main.querySelector(".message-card")?.remove()
+      main.append(
+        messageCard(
+          "You don't have access to this document",
+          `${me.name || me.user ? `Signed in as ${me.name || me.user}. ` : ""}Your access does not include this document. Ask whoever shared it to give you access.`,
+          [h("a", { class: "btn btn-primary", href: "/", "data-nav": true }, "Go to your documents")],
+          "no-access",
+        ),
+      )
+      return
+    }
     document.title = connected ? "Document not found · weft" : "Offline · weft"
     loading.remove()
     main.querySelector(".message-card")?.remove()
@@ -236,7 +388,7 @@ export function mountDocument(ctx: AppContext, id: string): Page {
         if (info.state === "connected" && !opened) {
           // Give the server a moment to answer the renewed request before saying "not found".
           setTimeout(() => {
-            if (!opened && !unmounted && handle.state === "unavailable") unavailable(client, handle)
+            if (!opened && !unmounted && handle.state === "unavailable") showUnavailable(client, handle)
           }, 3000)
           unsub()
         }

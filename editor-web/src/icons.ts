@@ -24,5 +24,10 @@ export const icons = {
   cloud: wrap('<path d="M6 15.5h8.5a3.5 3.5 0 0 0 .4-7A5 5 0 0 0 5.2 9a3.3 3.3 0 0 0 .8 6.5z"/>'),
   cloudCheck: wrap('<path d="M6 15.5h8.5a3.5 3.5 0 0 0 .4-7A5 5 0 0 0 5.2 9a3.3 3.3 0 0 0 .8 6.5z"/><path d="m8 11.5 1.6 1.6L12.5 10"/>'),
   cloudOff: wrap('<path d="M6 15.5h8.5a3.5 3.5 0 0 0 .4-7A5 5 0 0 0 5.2 9a3.3 3.3 0 0 0 .8 6.5z"/><path d="m3 3 14 14"/>'),
+  history: wrap('<path d="M3.5 10a6.5 6.5 0 1 0 1.9-4.6"/><path d="M3.2 3.6v2.6h2.6"/><path d="M10 6.5V10l2.5 1.8"/>'),
+  tag: wrap('<path d="M3.5 3.5h6l7 7-6 6-7-7z"/><circle cx="7" cy="7" r="1" fill="currentColor"/>'),
+  lock: wrap('<rect x="4.5" y="9" width="11" height="8" rx="1.8"/><path d="M7 9V6.5a3 3 0 0 1 6 0V9"/>'),
+  eye: wrap('<path d="M2 10s3-5.5 8-5.5S18 10 18 10s-3 5.5-8 5.5S2 10 2 10z"/><circle cx="10" cy="10" r="2.3"/>'),
+  restore: wrap('<path d="M3.5 10a6.5 6.5 0 1 0 1.9-4.6"/><path d="M3.2 3.6v2.6h2.6"/>'),
   logo: `<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><rect width="24" height="24" rx="6" fill="currentColor"/><path d="M5.5 8 8.6 16.5 12 9.5 15.4 16.5 18.5 8" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>`,
 }

@@ -2,6 +2,7 @@ import { Repo, initializeWasm, type PeerId } from "@automerge/automerge-repo/sli
 import { BroadcastChannelNetworkAdapter } from "@automerge/automerge-repo-network-broadcastchannel"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import wasmUrl from "@automerge/automerge/automerge.wasm?url"
+import { withToken } from "./auth"
 import { ReconnectingWebSocketAdapter } from "./net/adapter"
 
 let wasm: Promise<void> | null = null
@@ -37,7 +38,10 @@ export function socketURL(server: string | URL): string {
 export async function createClient(server: string | URL, scope = "weft"): Promise<Client> {
   await loadAutomerge()
   const url = socketURL(server)
-  const adapter = new ReconnectingWebSocketAdapter(url)
+  // The page's token (from its address) goes along as ?token=; a weft_token cookie travels by itself.
+  // (Only to our own origin: an embedding page's address is not ours to forward.)
+  const sameOrigin = typeof location !== "undefined" && new URL(server.toString()).origin === location.origin
+  const adapter = new ReconnectingWebSocketAdapter(sameOrigin ? withToken(url) : url)
   const repo = new Repo({
     network: [
       adapter,

@@ -122,11 +122,17 @@ export class DocumentEditor {
     let presence: PresenceController | null = null
     this.view = new EditorView(body, {
       state,
+      editable: () => !this.#readOnly,
       attributes: { class: "prose", "aria-label": "Document text", role: "textbox", "aria-multiline": "true", spellcheck: "true" },
       dispatchTransaction: tr => {
         const view = this.view
         const local = tr.getMeta("addToHistory") !== false
-        if (!local && tr.docChanged) this.#restoreCaret(tr)
+        // Read only: nothing typed, pasted or dropped may reach the document (remote changes still apply).
+        if (this.#readOnly && local && tr.docChanged) return
+        if (!local && tr.docChanged) {
+          this.#verifyRemote(tr)
+          this.#restoreCaret(tr)
+        }
         // A local edit reaches Automerge inside apply() (the sync plugin's appendTransaction).
         this.#local = local
         try {
@@ -150,7 +156,25 @@ export class DocumentEditor {
     requestAnimationFrame(() => this.#fitTitle())
   }
 
+  /** Whether this person may only read: nothing can be typed, the toolbar does nothing. */
+  get readOnly(): boolean {
+    return this.#readOnly
+  }
+
+  setReadOnly(readOnly: boolean) {
+    if (readOnly === this.#readOnly) return
+    this.#readOnly = readOnly
+    this.title.readOnly = readOnly
+    this.el.classList.toggle("read-only", readOnly)
+    if (readOnly) this.#link.close()
+    this.view.setProps({ editable: () => !this.#readOnly })
+    this.view.dom.setAttribute("aria-readonly", String(readOnly))
+    this.toolbar.setDisabled(readOnly)
+  }
+  #readOnly = false
+
   focus() {
+    if (this.#readOnly) return
     if (!this.title.value) this.title.focus()
     else this.view.focus()
   }
@@ -180,7 +204,9 @@ export class DocumentEditor {
 
   #rememberCaret = (p: DocHandleChangePayload<WeftDoc>) => {
     this.#caretBeforeRemote = null
+    this.#verifyNext = false
     if (this.#local || !this.view || !p.patches.some(x => x.path[0] === TEXT_PATH[0])) return
+    this.#verifyNext = needsVerify(p.patches)
     readPendingSelection(this.view)
     const sel = this.view.state.selection
     if (!(sel instanceof TextSelection)) return
@@ -190,6 +216,38 @@ export class DocumentEditor {
     } catch {
       // positions and document disagree: fall back to ProseMirror's mapping
     }
+  }
+
+  /** Set for a remote change larger than typing (a restore, a paste, blocks), whose result is checked. */
+  #verifyNext = false
+
+  /**
+   * After a large remote change, makes sure the text shown is the document's: @automerge/prosemirror
+   * 0.2.0 can map a big multi-block change (a restore) to the wrong ProseMirror steps. Any
+   * difference is replaced inside the same transaction (the sync plugin is applying it, so it is not
+   * written back to Automerge).
+   */
+  #verifyRemote(tr: Transaction) {
+    if (!this.#verifyNext) return
+    this.#verifyNext = false
+    let want: ReturnType<typeof pmDocFromSpans>
+    try {
+      want = pmDocFromSpans(schemaAdapter, spansOf(this.#handle.doc() as A.Doc<unknown>))
+    } catch {
+      return
+    }
+    const cur = tr.doc
+    const start = cur.content.findDiffStart(want.content)
+    if (start === null || start === undefined) return
+    const end = cur.content.findDiffEnd(want.content)
+    if (!end) return
+    let { a: endA, b: endB } = end
+    const overlap = start - Math.min(endA, endB)
+    if (overlap > 0) {
+      endA += overlap
+      endB += overlap
+    }
+    tr.replace(start, endA, want.slice(start, endB))
   }
 
   #restoreCaret(tr: Transaction) {
@@ -205,6 +263,7 @@ export class DocumentEditor {
   }
 
   #onTitleInput = () => {
+    if (this.#readOnly) return
     const value = this.title.value.replace(/\n/g, " ")
     this.#local = true
     try {
@@ -260,6 +319,15 @@ export class DocumentEditor {
     this.title.style.height = "auto"
     this.title.style.height = `${this.title.scrollHeight}px`
   }
+}
+
+/** Whether a remote change is more than typing (a few characters inserted or one deleted): those are checked. */
+function needsVerify(patches: A.Patch[]): boolean {
+  const text = patches.filter(p => p.path[0] === TEXT_PATH[0])
+  if (text.length > 2) return true
+  return !text.every(
+    p => (p.action === "splice" && p.value.length <= 4) || (p.action === "del" && (p.length ?? 1) === 1),
+  )
 }
 
 /** Shows a hint in an empty document. */

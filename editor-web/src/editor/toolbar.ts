@@ -98,7 +98,20 @@ export class Toolbar {
     this.update(view.state)
   }
 
+  /** Disables every control (read-only documents). */
+  setDisabled(disabled: boolean) {
+    this.#disabled = disabled
+    this.el.setAttribute("aria-disabled", String(disabled))
+    if (this.#view) this.update(this.#view.state)
+  }
+  #disabled = false
+
   update(state: EditorState) {
+    if (this.#disabled) {
+      for (const { el } of this.#buttons) el.disabled = true
+      this.#select.disabled = true
+      return
+    }
     for (const { el, run, active } of this.#buttons) {
       const cmd = el.dataset.cmd
       const enabled =

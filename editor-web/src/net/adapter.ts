@@ -1,4 +1,4 @@
-import type { PeerId, PeerMetadata } from "@automerge/automerge-repo/slim"
+import { cbor, type PeerId, type PeerMetadata } from "@automerge/automerge-repo/slim"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { Backoff, type BackoffOptions, defaultBackoff } from "./backoff"
 
@@ -55,6 +55,12 @@ export class ReconnectingWebSocketAdapter extends WebSocketClientAdapter {
    * keep their order.
    */
   onLargeMessage?: (bytes: number) => void
+
+  /**
+   * Called with the protocol `error` messages the server sends (the stock adapter only logs them),
+   * e.g. "read-only access: changes to document <id> refused".
+   */
+  onServerError?: (message: string) => void
 
   constructor(url: string, opts: AdapterOptions = {}) {
     super(url, NEVER)
@@ -128,6 +134,7 @@ export class ReconnectingWebSocketAdapter extends WebSocketClientAdapter {
   }
 
   override receiveMessage(messageBytes: Uint8Array) {
+    this.#checkError(messageBytes)
     if (this.#queue.length === 0 && (messageBytes.byteLength < LARGE_MESSAGE || !this.onLargeMessage)) {
       super.receiveMessage(messageBytes)
       return
@@ -142,6 +149,19 @@ export class ReconnectingWebSocketAdapter extends WebSocketClientAdapter {
         this.#queue.shift()
       }
     })
+  }
+
+  /** Reports an `error` message. Cheap for everything else: only frames containing the CBOR text "error" are decoded. */
+  #checkError(bytes: Uint8Array | ArrayBuffer) {
+    if (!this.onServerError) return
+    const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)
+    if (b.byteLength > 16 * 1024 || !hasCborText(b, ERROR_TEXT)) return
+    try {
+      const m = cbor.decode(b) as { type?: unknown; message?: unknown }
+      if (m?.type === "error") this.onServerError(typeof m.message === "string" ? m.message : "error")
+    } catch {
+      // not CBOR: the stock adapter deals with it
+    }
   }
 
   override send(message: Parameters<WebSocketClientAdapter["send"]>[0]) {
@@ -211,4 +231,15 @@ function afterPaint(fn: () => void) {
     return
   }
   requestAnimationFrame(() => setTimeout(fn, 0))
+}
+
+/** The CBOR encoding of the text "error" (major type 3, length 5). */
+const ERROR_TEXT = new Uint8Array([0x65, 0x65, 0x72, 0x72, 0x6f, 0x72])
+
+function hasCborText(b: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= b.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (b[i + j] !== needle[j]) continue outer
+    return true
+  }
+  return false
 }

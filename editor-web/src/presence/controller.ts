@@ -1,3 +1,4 @@
+import { next as A } from "@automerge/automerge/slim"
 import type { DocHandle, DocHandleEphemeralMessagePayload } from "@automerge/automerge-repo/slim"
 import type { EditorView } from "prosemirror-view"
 import { readPendingSelection } from "../editor/pending-selection"
@@ -81,9 +82,13 @@ export class PresenceController {
     this.#sendTimer = undefined
     const { anchor, head } = this.#view.state.selection
     let cursor = null
+    let actor: string | undefined
     try {
       const doc = this.#handle.doc()
-      if (doc) cursor = selectionToCursors(doc, spansOf(doc), anchor, head)
+      if (doc) {
+        actor = A.getActorId(doc)
+        cursor = selectionToCursors(doc, spansOf(doc), anchor, head)
+      }
     } catch {
       cursor = null // the view and the document disagree for a moment; the next change resends
     }
@@ -100,6 +105,7 @@ export class PresenceController {
       name: this.#identity.name,
       color: this.#identity.color,
       cursor,
+      actor,
     })
   }
 
@@ -146,7 +152,7 @@ export class PresenceController {
   /** Tells onPeers when someone came, went, or changed name or colour (not on cursor moves). */
   #notifyPeers() {
     const peers = this.state.peers()
-    const key = peers.map(p => `${p.id}:${p.name}:${p.color}`).join("|")
+    const key = peers.map(p => `${p.id}:${p.name}:${p.color}:${p.actor ?? ""}`).join("|")
     if (key === this.#peersKey) return
     this.#peersKey = key
     this.#onPeers?.(peers)

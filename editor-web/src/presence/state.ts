@@ -27,6 +27,8 @@ export interface PresenceStateMessage {
   name: string
   color: string
   cursor: CursorRange | null
+  /** The Automerge actor id (hex) this tab edits with, so history can name its changes. */
+  actor?: string
 }
 
 export interface PresenceByeMessage {
@@ -44,6 +46,7 @@ export interface Peer {
   color: string
   cursor: CursorRange | null
   lastSeen: number
+  actor?: string
 }
 
 export type PresenceEvent = "join" | "update" | "leave"
@@ -86,6 +89,7 @@ export class PresenceState {
       color: msg.color,
       cursor: msg.cursor,
       lastSeen: now,
+      actor: typeof msg.actor === "string" && /^[0-9a-f]{2,64}$/i.test(msg.actor) ? msg.actor : undefined,
     })
     return known ? "update" : "join"
   }

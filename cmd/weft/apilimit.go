@@ -1,0 +1,71 @@
+package main
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// apiLimiter is a token bucket per client IP for API calls: a script gone
+// wrong gets 429s instead of starving the documents' goroutines.
+type apiLimiter struct {
+	rate  rate.Limit
+	burst int
+
+	mu    sync.Mutex // guards ips and swept
+	ips   map[string]*ipBucket
+	swept time.Time
+}
+
+type ipBucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// newAPILimiter returns nil (no limit) when perSecond <= 0.
+func newAPILimiter(perSecond float64, burst int) *apiLimiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return &apiLimiter{rate: rate.Limit(perSecond), burst: max(burst, 1), ips: map[string]*ipBucket{}}
+}
+
+// allow takes a token for ip; when there is none it returns how long until
+// there is.
+func (l *apiLimiter) allow(ip string) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute {
+		// Forget buckets idle long enough to be full again.
+		for k, b := range l.ips {
+			if now.Sub(b.seen) > time.Minute {
+				delete(l.ips, k)
+			}
+		}
+		l.swept = now
+	}
+	b := l.ips[ip]
+	if b == nil {
+		b = &ipBucket{lim: rate.NewLimiter(l.rate, l.burst)}
+		l.ips[ip] = b
+	}
+	b.seen = now
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// retryAfter formats a delay for the Retry-After header (whole seconds,
+// at least 1).
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
+}
