@@ -149,6 +149,9 @@ func (cl *Client) sync(msg Message) {
 					cl.resyncAt = map[string]time.Time{}
 				}
 				cl.resyncAt[msg.DocumentID] = time.Now()
+				if cl.docs == nil {
+					cl.docs = map[string]bool{}
+				}
 				cl.docs[msg.DocumentID] = true
 				cl.m.post(msg.DocumentID, event{kind: evResync, cl: cl}, true)
 			}
@@ -160,6 +163,9 @@ func (cl *Client) sync(msg Message) {
 		cl.m.cfg.Metrics.Limited("docs_per_conn")
 		cl.fail(CloseTooManyDocs, "too many documents open on one connection")
 		return
+	}
+	if cl.docs == nil {
+		cl.docs = map[string]bool{}
 	}
 	cl.docs[msg.DocumentID] = true
 	cl.m.post(msg.DocumentID, event{kind: evSync, cl: cl, msg: msg}, true)
@@ -183,6 +189,9 @@ func (cl *Client) ephemeral(msg Message) {
 	if cl.auth.role(msg.DocumentID) == RoleNone {
 		return
 	}
+	if cl.ephLimit == nil && cl.m.cfg.EphemeralRate > 0 {
+		cl.ephLimit = rate.NewLimiter(rate.Limit(cl.m.cfg.EphemeralRate), cl.m.cfg.EphemeralBurst)
+	}
 	if cl.ephLimit != nil && !cl.ephLimit.Allow() {
 		// Lossy by nature: drop, count, and log once per hundred.
 		cl.m.cfg.Metrics.Limited("ephemeral_rate")
@@ -194,6 +203,9 @@ func (cl *Client) ephemeral(msg Message) {
 	}
 	if last, ok := cl.eph[msg.SessionID]; ok && msg.Count <= last {
 		return // duplicate or replay
+	}
+	if cl.eph == nil {
+		cl.eph = map[string]uint64{}
 	}
 	cl.eph[msg.SessionID] = msg.Count
 	cl.m.post(msg.DocumentID, event{kind: evEphemeral, cl: cl, msg: msg}, false)

@@ -42,6 +42,11 @@
 //     and from timers and Shutdown; a Conn must allow that. Send must not block: a failed Send
 //     closes the connection with [CloseSlowConsumer], because a dropped sync message would
 //     stall that peer's sync. The client reconnects and resyncs.
+//   - Memory accounting ([Config.MemoryBudget], memory.go): each document goroutine measures
+//     its own engine copy (crdt.Engine.Stats) and reports it after each batch; the figures
+//     the Manager keeps (per document, the total, last use, idleness) are guarded by the
+//     Manager's mutex. Over budget, the Manager only asks idle documents to unload (a
+//     channel per document); the document's goroutine decides, as for IdleUnload.
 //   - [Manager]'s mutex guards its maps only (documents, clients, strikes, bans); it is never
 //     held across engine, storage or transport calls, except Conn.Close in Connect after
 //     Shutdown has begun.

@@ -73,6 +73,10 @@ type document struct {
 	done   chan struct{}
 	posted atomic.Int64 // events posted and not yet taken; see Manager.unload
 
+	evict chan struct{} // the Manager asks an idle document to unload (budget)
+	prev  *document     // the unloaded copy still closing; run waits for it
+	acct  memAcct       // guarded by Manager.mu; see memory.go
+
 	// goroutine-owned
 	loaded   bool
 	broken   error
@@ -85,6 +89,17 @@ type document struct {
 	snapSize int64
 	incSize  int64
 	dirty    bool // incrementals written since the last compaction check
+
+	// compaction triggers (goroutine-owned too)
+	incCount  int  // incremental chunks stored since the last snapshot
+	snapCount int  // snapshot chunks stored
+	slowLoad  bool // the last load was slow: compact at the next check
+
+	// memory (goroutine-owned too); see memory.go
+	memLast    int64
+	memAt      time.Time // when memLast was measured; zero: after a load
+	memChanges int       // d.changes at memAt
+	wasIdle    bool
 
 	// relay state (goroutine-owned too); see relay.go
 	unsub   func()       // the document's relay subscription; nil when none
@@ -134,6 +149,7 @@ func newDocument(m *Manager, id string) *document {
 		log:    m.log.With("doc", id),
 		inbox:  make(chan event, 1024),
 		stopCh: make(chan struct{}),
+		evict:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		peers:  map[*Client]*docPeer{},
 		byKey:  map[string]*docPeer{},
@@ -143,7 +159,16 @@ func newDocument(m *Manager, id string) *document {
 func (d *document) stop() { d.stopMu.Do(func() { close(d.stopCh) }) }
 
 func (d *document) run() {
-	defer close(d.done)
+	defer func() {
+		close(d.done)
+		d.m.closed(d)
+	}()
+	if d.prev != nil {
+		// The previous copy is still closing (compacting, releasing its
+		// engine copy): load after it, or its Close would drop ours.
+		<-d.prev.done
+		d.prev = nil
+	}
 	idle := time.NewTimer(d.m.cfg.IdleUnload)
 	defer idle.Stop()
 	quiet := time.NewTimer(time.Hour)
@@ -173,6 +198,9 @@ func (d *document) run() {
 				// Other nodes' traffic alone does not keep a document open.
 				idle.Reset(d.m.cfg.IdleUnload)
 			}
+			// Recency for the memory budget: a local peer's traffic, not
+			// its leaving.
+			d.report(slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() && ev.kind != evLeave }))
 			if d.dirty {
 				quiet.Reset(time.Second)
 			}
@@ -191,9 +219,18 @@ func (d *document) run() {
 		case <-idle.C:
 			if len(d.peers) == 0 && !d.m.events.pinned(d.id) && d.m.unload(d) {
 				d.close()
+				d.m.cfg.Metrics.Evicted("idle")
 				return
 			}
 			idle.Reset(d.m.cfg.IdleUnload)
+		case <-d.evict:
+			if len(d.peers) == 0 && d.m.unload(d) {
+				d.log.Debug("unloading idle document: over the memory budget")
+				d.close()
+				d.m.cfg.Metrics.Evicted("budget")
+				return
+			}
+			d.report(false) // still in use: let the Manager pick another
 		case <-d.stopCh:
 			for {
 				select {
@@ -227,6 +264,7 @@ func (d *document) load() ([]byte, error) {
 		return nil, err
 	}
 	var data []byte
+	d.incCount, d.snapCount = 0, 0
 	if err == nil {
 		data = make([]byte, 0, chunks.Bytes)
 		for _, c := range chunks.Snapshots {
@@ -238,6 +276,7 @@ func (d *document) load() ([]byte, error) {
 			d.incSize += int64(len(c))
 		}
 		d.lastSeq = chunks.LastSeq
+		d.incCount, d.snapCount = len(chunks.Incrementals), len(chunks.Snapshots)
 		if meta, err := d.m.cfg.Store.Meta(d.id); err == nil {
 			d.changes = meta.Changes
 		}
@@ -260,8 +299,16 @@ func (d *document) load() ([]byte, error) {
 	}
 	d.heads = heads
 	d.loaded = true
-	d.m.cfg.Metrics.DocOpened(time.Since(start))
-	d.log.Debug("document loaded", "bytes", len(data), "heads", len(heads), "took", time.Since(start))
+	d.memAt = time.Time{}
+	took := time.Since(start)
+	d.m.cfg.Metrics.DocOpened(took)
+	if d.incCount > 0 || d.snapCount > 1 {
+		// A slow load from several chunks: fold them into one snapshot
+		// (at the next quiet second) so the next load is one chunk.
+		d.slowLoad = took > slowLoad
+		d.dirty = d.dirty || d.slowLoad || d.incCount > maxIncrementals
+	}
+	d.log.Debug("document loaded", "bytes", len(data), "chunks", len(chunks.Snapshots)+len(chunks.Incrementals), "heads", len(heads), "took", took)
 	return data, nil
 }
 
@@ -507,6 +554,7 @@ func (d *document) persist(chunk []byte, n int) error {
 	d.lastSeq = seq
 	d.changes += n
 	d.incSize += int64(len(chunk))
+	d.incCount++
 	d.dirty = true
 	return nil
 }
@@ -717,6 +765,9 @@ func (d *document) syncFrame(cl *Client, data []byte) outMsg {
 // sync message for each peer so they all resync. It returns the bytes the
 // document was loaded from.
 func (d *document) recover(out *[]outMsg) ([]byte, error) {
+	if d.loaded {
+		d.m.cfg.Metrics.DocClosed() // load counts it open again
+	}
 	d.loaded = false
 	d.snapSize, d.incSize = 0, 0
 	data, err := d.load()
@@ -827,14 +878,28 @@ func (d *document) drop(cl *Client) {
 	delete(d.peers, cl)
 }
 
+// Loads slower than slowLoad, or from more than maxIncrementals change
+// chunks, compact the document even when its snapshot outweighs them:
+// loading one snapshot is much faster than replaying many changes.
+// (Variables for tests.)
+var (
+	slowLoad        = 500 * time.Millisecond
+	maxIncrementals = 256
+)
+
 // maybeCompact folds the stored chunks into one snapshot when the
-// incremental chunks outweigh it (automerge-repo's rule, PROTOCOL.md §7).
+// incremental chunks outweigh it (automerge-repo's rule, PROTOCOL.md §7),
+// are many, or the document loaded slowly.
 func (d *document) maybeCompact() {
 	if !d.dirty || !d.loaded || d.broken != nil {
 		return
 	}
 	d.dirty = false
-	if d.incSize < d.snapSize && d.snapSize >= 1024 {
+	if d.incSize < d.snapSize && d.snapSize >= 1024 && d.incCount <= maxIncrementals && !d.slowLoad {
+		return
+	}
+	if d.incCount == 0 && d.snapCount <= 1 {
+		d.slowLoad = false // already one snapshot: nothing to fold
 		return
 	}
 	ctx, cancel := ctxTimeout()
@@ -843,6 +908,7 @@ func (d *document) maybeCompact() {
 	if errors.Is(err, crdt.ErrNotOpen) {
 		// Its worker restarted; reload on the next event.
 		d.loaded = false
+		d.m.cfg.Metrics.DocClosed()
 		return
 	}
 	if err != nil {
@@ -854,6 +920,8 @@ func (d *document) maybeCompact() {
 		return
 	}
 	d.snapSize, d.incSize = int64(len(snap)), 0
+	d.incCount, d.snapCount, d.slowLoad = 0, 1, false
+	d.log.Debug("compacted", "bytes", len(snap))
 }
 
 // close compacts if due, leaves the relay and releases the engine's copy.

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
 )
@@ -52,6 +50,12 @@ type Config struct {
 	// no limit.
 	EphemeralRate  float64
 	EphemeralBurst int
+	// MemoryBudget bounds the engine memory of open documents, in bytes:
+	// over it, the least recently used documents with no peer and nothing
+	// queued are unloaded (as IdleUnload does, only sooner). Documents
+	// with peers are never unloaded, so the total can stay over. Zero
+	// means no budget.
+	MemoryBudget int64
 	// Metrics observes the session layer; nil means none.
 	Metrics Metrics
 	// Relay joins this node to the others of a cluster; nil means a single
@@ -78,6 +82,9 @@ type Metrics interface {
 	// Fanout observes the time from a message's arrival to the frames it
 	// caused being queued for every peer (after their fsync).
 	Fanout(d time.Duration)
+	// Evicted counts a document unloaded while the server runs (reason
+	// "idle": no peer for IdleUnload; "budget": over MemoryBudget).
+	Evicted(reason string)
 }
 
 // Manager owns the open documents and the connected clients.
@@ -93,6 +100,13 @@ type Manager struct {
 	strikes map[string][]time.Time
 	banned  map[string]time.Time
 	closing bool
+	// memTotal sums the documents' mem (see memAcct); evictable is set
+	// when a document may have become evictable since the last fruitless
+	// search, so that a node over budget with only busy documents does
+	// not search on every batch.
+	memTotal  int64
+	evictable bool
+	gone      map[string]*document // unloaded and still closing, by id
 
 	events events // change feed subscribers; see events.go
 
@@ -151,6 +165,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		all:     map[*Client]struct{}{},
 		strikes: map[string][]time.Time{},
 		banned:  map[string]time.Time{},
+		gone:    map[string]*document{},
 	}
 	if cfg.Relay != nil {
 		if err := cfg.Relay.Serve(m.stored); err != nil {
@@ -218,10 +233,9 @@ func (m *Manager) Connect(c Conn, remote string, auth *Auth) (*Client, error) {
 		c.Close(CloseShutdown, "server shutting down")
 		return nil, ErrShutdown
 	}
-	cl := &Client{m: m, conn: c, remote: remote, auth: auth, id: m.connID.Add(1), docs: map[string]bool{}, eph: map[string]uint64{}}
-	if m.cfg.EphemeralRate > 0 {
-		cl.ephLimit = rate.NewLimiter(rate.Limit(m.cfg.EphemeralRate), m.cfg.EphemeralBurst)
-	}
+	// The ephemeral limiter and maps are made on first use: most of an
+	// idle crowd never needs them.
+	cl := &Client{m: m, conn: c, remote: remote, auth: auth, id: m.connID.Add(1)}
 	cl.log = m.log.With("conn", cl.id, "remote", remote)
 	if u := cl.user(); u != "" {
 		cl.log = cl.log.With("user", u)
@@ -247,6 +261,10 @@ func (m *Manager) post(id string, ev event, create bool) bool {
 			return false
 		}
 		d = newDocument(m, id)
+		if g := m.gone[id]; g != nil {
+			d.prev = g
+			delete(m.gone, id)
+		}
 		m.docs[id] = d
 		m.wg.Add(1)
 		go func() {
@@ -274,8 +292,20 @@ func (m *Manager) unload(d *document) bool {
 	}
 	if m.docs[d.id] == d {
 		delete(m.docs, d.id)
+		m.memTotal -= d.acct.mem
+		d.acct.mem = 0
+		m.gone[d.id] = d
 	}
 	return true
+}
+
+// closed forgets d once its goroutine has finished closing it.
+func (m *Manager) closed(d *document) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gone[d.id] == d {
+		delete(m.gone, d.id)
+	}
 }
 
 // strike records an engine crash caused by key (a peer id or an address)
@@ -383,6 +413,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-done:
 		m.mu.Lock()
 		clear(m.docs)
+		m.memTotal = 0
 		m.mu.Unlock()
 		return nil
 	case <-ctx.Done():
@@ -402,3 +433,4 @@ func (nopMetrics) EngineCrash()               {}
 func (nopMetrics) Fanout(time.Duration)       {}
 func (nopMetrics) Disconnect(int)             {}
 func (nopMetrics) Limited(string)             {}
+func (nopMetrics) Evicted(string)             {}

@@ -33,6 +33,7 @@ type metrics struct {
 	fanout         prometheus.Histogram
 	commit         prometheus.Histogram
 	batch          prometheus.Histogram
+	evictions      *prometheus.CounterVec
 }
 
 // newMetrics returns the collectors; storage (its commit hook is
@@ -60,8 +61,12 @@ func newMetrics() *metrics {
 		fanout:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_fanout_seconds", Help: "From a message's arrival to the frames it caused being queued for every peer (fsync included).", Buckets: buckets}),
 		commit:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_commit_seconds", Help: "One bbolt transaction, fsync included.", Buckets: buckets}),
 		batch:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_batch_writes", Help: "Writes carried by one bbolt transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
+		evictions:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_document_evictions_total", Help: "Documents unloaded while serving, by reason (idle: no peer for --idle-unload; budget: over --memory-budget)."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects, m.refused, m.fanout, m.commit, m.batch)
+	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects, m.refused, m.fanout, m.commit, m.batch, m.evictions)
+	for _, r := range []string{"idle", "budget"} {
+		m.evictions.WithLabelValues(r) // exported at zero from the start
+	}
 	return m
 }
 
@@ -81,6 +86,42 @@ func (m *metrics) watch(store *storage.Store, mgr *session.Manager) {
 
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_connections", Help: "Open WebSocket connections."},
 		func() float64 { return float64(mgr.Stats().Clients) }))
+	m.reg.MustRegister(docMemoryCollector{mgr})
+}
+
+// docMemoryCollector exports the open documents' engine memory at scrape
+// time: the total, the budget, and their distribution as a histogram (no
+// label per document: the number of documents is unbounded).
+type docMemoryCollector struct{ mgr *session.Manager }
+
+var (
+	docMemTotalDesc  = prometheus.NewDesc("weft_document_memory_bytes", "Engine memory of the open documents (engine figures, or estimates from stored bytes).", nil, nil)
+	docMemBudgetDesc = prometheus.NewDesc("weft_document_memory_budget_bytes", "The --memory-budget for open documents; 0: none.", nil, nil)
+	docMemDesc       = prometheus.NewDesc("weft_document_memory_per_document_bytes", "Engine memory per open document, over the documents open now.", nil, nil)
+	docMemBuckets    = prometheus.ExponentialBuckets(16<<10, 4, 10) // 16 KiB … 4 GiB
+)
+
+func (docMemoryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- docMemTotalDesc
+	ch <- docMemBudgetDesc
+	ch <- docMemDesc
+}
+
+func (c docMemoryCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.mgr.Memory()
+	ch <- prometheus.MustNewConstMetric(docMemTotalDesc, prometheus.GaugeValue, float64(st.Total))
+	ch <- prometheus.MustNewConstMetric(docMemBudgetDesc, prometheus.GaugeValue, float64(st.Budget))
+	counts := make(map[float64]uint64, len(docMemBuckets))
+	var sum float64
+	for _, v := range st.PerDoc {
+		sum += float64(v)
+		for _, b := range docMemBuckets {
+			if float64(v) <= b {
+				counts[b]++ // cumulative, as Prometheus wants
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(docMemDesc, uint64(len(st.PerDoc)), sum, counts)
 }
 
 func (m *metrics) Fanout(d time.Duration) { m.fanout.Observe(d.Seconds()) }
@@ -112,5 +153,7 @@ func (m *metrics) DocOpened(d time.Duration) {
 func (m *metrics) DocClosed()            { m.openDocs.Dec() }
 func (m *metrics) EngineCrash()          { m.crashes.Inc() }
 func (m *metrics) Limited(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+func (m *metrics) Evicted(reason string) { m.evictions.WithLabelValues(reason).Inc() }
 
 func (m *metrics) Disconnect(code int) { m.disconnects.WithLabelValues(strconv.Itoa(code)).Inc() }

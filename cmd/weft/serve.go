@@ -34,6 +34,7 @@ type serveFlags struct {
 	logLevel       string
 	joinTimeout    time.Duration
 	idleUnload     time.Duration
+	memoryBudget   int64
 	workers        int
 	maxMessage     int64
 	sendQueue      int
@@ -83,6 +84,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.joinTimeout, "join-timeout", 30*time.Second, "close connections that send no join within this time")
 	fs.DurationVar(&f.idleUnload, "idle-unload", 30*time.Second, "unload a document this long after its last peer left")
+	budget := fs.String("memory-budget", defaultMemoryBudget, "engine memory for open documents (512MiB, 2GB, or a percentage of the machine's or container's memory); over it, the least recently used documents without peers are unloaded; 0: no budget")
 	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "Automerge worker processes")
 	fs.Int64Var(&f.maxMessage, "max-message", 100<<20, "largest WebSocket message accepted, in bytes")
 	fs.IntVar(&f.sendQueue, "send-queue", 1024, "frames queued per connection before a slow reader is disconnected")
@@ -122,6 +124,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	var err error
+	if f.memoryBudget, err = parseMemoryBudget(*budget, availableMemory()); err != nil {
+		return nil, err
+	}
 	if f.proxies, err = parseTrustedProxies(f.trustedProxies); err != nil {
 		return nil, err
 	}
@@ -224,6 +229,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		IdleUnload:  f.idleUnload,
 		Metrics:     metrics,
 
+		MemoryBudget: f.memoryBudget,
+
 		MaxDocsPerConn: f.maxDocsPerConn,
 		EphemeralRate:  f.ephemeralRate,
 	}
@@ -298,7 +305,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		certs.watchSIGHUP(hctx)
 	}
 	fmt.Fprintf(stdout, "weft: listening on %s\n", url)
-	log.Info("weft started", "url", url, "data", dbPath, "storageId", store.StorageID(), "workers", f.workers, "version", version, "auth", f.auth)
+	log.Info("weft started", "url", url, "data", dbPath, "storageId", store.StorageID(), "workers", f.workers, "version", version, "auth", f.auth, "memoryBudget", f.memoryBudget)
 	if auth == nil {
 		log.Warn("authentication is off: anyone who can reach this address may read and write every document", "addr", f.addr)
 	}
