@@ -133,6 +133,22 @@ export class Api {
     return { title: typeof d.title === "string" ? d.title : "", text: typeof d.text === "string" ? d.text : "" }
   }
 
+  /** The document as an Automerge file (GET /api/docs/{id}/binary). */
+  async binary(doc: string): Promise<Uint8Array> {
+    let res: Response
+    try {
+      res = await this.#fetch(`${this.base}/api/docs/${encodeURIComponent(doc)}/binary`, {
+        headers: authHeaders(this.#token ? this.#token() : undefined),
+        credentials: "same-origin",
+        cache: "no-store",
+      })
+    } catch {
+      throw new ApiError(0, "network", "Can't reach the server. Check your connection and try again.")
+    }
+    if (!res.ok) throw new ApiError(res.status, "http", `The server answered ${res.status}.`)
+    return new Uint8Array(await res.arrayBuffer())
+  }
+
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json", ...authHeaders(this.#token ? this.#token() : undefined) }
     if (body !== undefined) headers["Content-Type"] = "application/json"

@@ -267,9 +267,14 @@ export function mountDocument(ctx: AppContext, id: string): Page {
       )
       if (!ok) return
       discarding = true
+      // The server's copy, so that this browser ends up with exactly the server's history.
+      const fromServer = await api.binary(id).catch(() => null)
+      // Pending writes first (else a late save would put the copy back), then replace it.
+      await client.repo.flush([id as DocumentId]).catch(() => {})
       client.repo.delete(id as DocumentId)
-      // The Repo removes its stored copy right after; give IndexedDB a moment before reloading.
-      await new Promise(r => setTimeout(r, 400))
+      const storage = client.repo.storageSubsystem
+      await storage?.removeDoc(id as DocumentId).catch(() => {})
+      if (fromServer && storage) await storage.saveDoc(id as DocumentId, A.load(fromServer)).catch(() => {})
       location.reload()
     })
     client.adapter.onServerError = onServerError
