@@ -34,6 +34,12 @@
 // document as one chunk. Receive reports exactly the change chunks a
 // message added, so callers persist them before anything is sent.
 //
+// automerge-rs 0.5.0's own sync can stall for good: its in_flight flag
+// survives a message whose heads it lacks, so it never asks for them
+// (automerge#702, fixed in later cores). Receive detects that case and
+// answers from a restarted sync state; Replica does the same as a client.
+// TestRandomizedConvergence checks that every peer converges.
+//
 // # Concurrency
 //
 // Calls for one document must come from one goroutine at a time (its

@@ -314,7 +314,25 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 				return res, fmt.Errorf("%w: %v", ErrBadMessage, err)
 			}
 		}
-		if out, ok := p.ss.GenerateMessage(); ok {
+		out, ok := p.ss.GenerateMessage()
+		if !ok && !res.TheirHeads.Equal(res.Heads) {
+			// automerge-rs 0.5.0 stall (automerge#702, fixed in #703):
+			// in_flight survives a receive while the peer advertises heads
+			// we lack, so with heads unchanged it never asks for them (a
+			// bloom false positive or a change waiting for a dependency
+			// starts it) and both sides fall silent for good. Do what
+			// fixed cores do, which is to forget in_flight: restart the
+			// state from its shared heads, re-read the message (its changes
+			// are in already) and answer with what we need.
+			if ss, err := automerge.LoadSyncState(d.doc, p.ss.Save()); err == nil {
+				if _, err := ss.ReceiveMessage(r.Msg); err != nil {
+					return res, fmt.Errorf("%w: %v", ErrBadMessage, err)
+				}
+				p.ss = ss
+				out, ok = ss.GenerateMessage()
+			}
+		}
+		if ok {
 			res.Reply = out.Bytes()
 			p.acked = nil
 		} else if res.TheirHeads.Equal(res.Heads) && !p.acked.Equal(res.Heads) {

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/automerge/automerge-go"
 )
@@ -14,6 +15,10 @@ type Replica struct {
 	doc   *automerge.Doc
 	ss    *automerge.SyncState
 	acked Heads
+	// last is the last message received, for Reply.
+	last []byte
+	// at, when set, timestamps commits (tests want reproducible hashes).
+	at time.Time
 }
 
 // NewReplica returns an empty replica.
@@ -46,7 +51,11 @@ func (r *Replica) SpliceText(key string, pos, del int, insert string) error {
 	if err := r.doc.Path(key).Text().Splice(pos, del, insert); err != nil {
 		return err
 	}
-	_, err = r.doc.Commit("")
+	var opts []automerge.CommitOptions
+	if !r.at.IsZero() {
+		opts = append(opts, automerge.CommitOptions{Time: &r.at})
+	}
+	_, err = r.doc.Commit("", opts...)
 	return err
 }
 
@@ -80,9 +89,11 @@ func (r *Replica) GenerateMessage() ([]byte, bool) {
 // ReceiveMessage applies a sync message from the remote.
 func (r *Replica) ReceiveMessage(msg []byte) (err error) {
 	defer catch(&err)
+	r.last = nil
 	if _, err := r.ss.ReceiveMessage(msg); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
+	r.last = msg
 	return nil
 }
 
@@ -90,8 +101,31 @@ func (r *Replica) ReceiveMessage(msg []byte) (err error) {
 // message, or else a one-time acknowledgement of the replica's heads, as
 // current automerge cores send ("always respond at least once"), so the
 // remote learns that this replica is in sync.
+//
+// It also behaves like current cores where 0.5.0 stalls: 0.5.0 keeps
+// in_flight set across a receive while the remote advertises heads it
+// lacks, and then says nothing until its own heads change (automerge#702,
+// fixed by #703, which clears in_flight on every receive; the automerge
+// JS that automerge-repo clients run has the fix). When the remote's heads
+// differ and 0.5.0 would stay silent, the state restarts from its shared
+// heads and re-reads the message, which clears in_flight (and forgets
+// sent_hashes, so a change may be sent twice: harmless).
 func (r *Replica) Reply() ([]byte, bool) {
-	if m, ok := r.GenerateMessage(); ok {
+	m, ok := r.GenerateMessage()
+	if !ok && r.last != nil {
+		if theirs, err := MessageHeads(r.last); err == nil {
+			sortHeads(theirs)
+			if !theirs.Equal(r.Heads()) {
+				if ss, err := automerge.LoadSyncState(r.doc, r.ss.Save()); err == nil {
+					if _, err := ss.ReceiveMessage(r.last); err == nil {
+						r.ss = ss
+						m, ok = r.GenerateMessage()
+					}
+				}
+			}
+		}
+	}
+	if ok {
 		r.acked = nil
 		return m, true
 	}
@@ -104,7 +138,7 @@ func (r *Replica) Reply() ([]byte, bool) {
 }
 
 // ResetSync forgets the sync state, as a reconnecting client does.
-func (r *Replica) ResetSync() { r.ss, r.acked = automerge.NewSyncState(r.doc), nil }
+func (r *Replica) ResetSync() { r.ss, r.acked, r.last = automerge.NewSyncState(r.doc), nil, nil }
 
 // LastChange returns the bytes of the replica's newest change, for
 // building crafted inputs in tests.

@@ -765,6 +765,35 @@ func (d *document) syncFrame(cl *Client, data []byte) outMsg {
 // sync message for each peer so they all resync. It returns the bytes the
 // document was loaded from.
 func (d *document) recover(out *[]outMsg) ([]byte, error) {
+	mark := 0
+	if out != nil {
+		mark = len(*out)
+	}
+	for attempt := 0; ; attempt++ {
+		data, err := d.reload(out)
+		if err == nil || d.broken != nil {
+			return data, err
+		}
+		if out != nil {
+			*out = (*out)[:mark]
+		}
+		if !(errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrNotOpen)) || attempt == 3 {
+			// The peers' sync states were restarted but they got no
+			// fresh message: left as they are they would wait for good.
+			// Close them so that they reconnect and resync.
+			d.log.Warn("resync after an engine failure failed", "err", err)
+			for cl := range d.peers {
+				cl.fail(CloseInternal, "engine restarting; reconnect")
+			}
+			return nil, err
+		}
+		// The worker died again while we reloaded (another document's
+		// message, on a busy pool): give the restart a moment, as load does.
+		time.Sleep(20 * time.Millisecond << attempt)
+	}
+}
+
+func (d *document) reload(out *[]outMsg) ([]byte, error) {
 	if d.loaded {
 		d.m.cfg.Metrics.DocClosed() // load counts it open again
 	}
