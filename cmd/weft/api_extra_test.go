@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,4 +133,17 @@ func TestAPIBinaryConditional(t *testing.T) {
 	r := call(t, "GET", s.url+"/api/docs/"+id+"/binary", nil)
 	wantStatus(t, r, 200, "binary")
 	wantStatus(t, call(t, "GET", s.url+"/api/docs/"+id+"/binary", nil, "If-None-Match", r.header.Get("ETag")), 304, "binary If-None-Match")
+}
+
+// TestPprofLoopbackOnly: the profiler is served on loopback only, on its
+// own listener.
+func TestPprofLoopbackOnly(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--pprof", "0.0.0.0:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("--pprof on a public address: %v", err)
+	}
+	s := startServer(t, "", "--pprof", "127.0.0.1:0")
+	if _, body := httpGet(t, s.url+"/debug/pprof/"); strings.Contains(body, "goroutine") {
+		t.Fatal("the profiler answers on the public listener")
+	}
 }

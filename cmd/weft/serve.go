@@ -41,6 +41,7 @@ type serveFlags struct {
 	pingPeriod     time.Duration
 	allowedOrigins string
 	webhooks       string
+	pprofAddr      string
 	shutdownGrace  time.Duration
 	natsURLs       string
 	natsCreds      string
@@ -89,6 +90,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Int64Var(&f.maxMessage, "max-message", 100<<20, "largest WebSocket message accepted, in bytes")
 	fs.IntVar(&f.sendQueue, "send-queue", 1024, "frames queued per connection before a slow reader is disconnected")
 	fs.DurationVar(&f.pingPeriod, "ping-period", 20*time.Second, "WebSocket ping interval; a peer silent for twice as long is dropped")
+	fs.StringVar(&f.pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; empty: off")
 	fs.StringVar(&f.webhooks, "webhooks", "", "JSON file of webhooks (url, secret or secretFile, events, docs) notified of document changes")
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra origins (host:port) allowed to open WebSockets; * allows any")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "how long a graceful shutdown may take")
@@ -284,6 +286,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	if f.pprofAddr != "" {
+		if err := startPprof(f.pprofAddr, log); err != nil {
+			return err
+		}
 	}
 	ready := &readiness{}
 	done := make(chan struct{})
