@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -145,5 +146,12 @@ func TestPprofLoopbackOnly(t *testing.T) {
 	s := startServer(t, "", "--pprof", "127.0.0.1:0")
 	if _, body := httpGet(t, s.url+"/debug/pprof/"); strings.Contains(body, "goroutine") {
 		t.Fatal("the profiler answers on the public listener")
+	}
+	m := regexp.MustCompile(`msg="profiler listening" addr=(\S+)`).FindStringSubmatch(s.logs.String())
+	if m == nil {
+		t.Fatal("no profiler address in the log")
+	}
+	if code, body := httpGet(t, "http://"+m[1]+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("profiler on %s: %d", m[1], code)
 	}
 }
