@@ -133,8 +133,11 @@ export class Api {
     return { title: typeof d.title === "string" ? d.title : "", text: typeof d.text === "string" ? d.text : "" }
   }
 
-  /** The document as an Automerge file (GET /api/docs/{id}/binary). */
-  async binary(doc: string): Promise<Uint8Array> {
+  /**
+   * The document as an Automerge file (GET /api/docs/{id}/binary), with the heads the server says
+   * it has (its X-Weft-Heads header; undefined when an older server does not send it).
+   */
+  async binary(doc: string): Promise<{ bytes: Uint8Array; heads: string[] | undefined }> {
     let res: Response
     try {
       res = await this.#fetch(`${this.base}/api/docs/${encodeURIComponent(doc)}/binary`, {
@@ -146,7 +149,9 @@ export class Api {
       throw new ApiError(0, "network", "Can't reach the server. Check your connection and try again.")
     }
     if (!res.ok) throw new ApiError(res.status, "http", `The server answered ${res.status}.`)
-    return new Uint8Array(await res.arrayBuffer())
+    const header = res.headers.get("X-Weft-Heads")
+    const heads = header === null ? undefined : header.split(",").map(h => h.trim()).filter(Boolean)
+    return { bytes: new Uint8Array(await res.arrayBuffer()), heads }
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -1,5 +1,5 @@
 import { isValidDocumentId, type DocHandle, type DocumentId } from "@automerge/automerge-repo/slim"
-import { Api, type Me, type Role } from "./api"
+import { Api, ApiError, type Me, type Role } from "./api"
 import { askName, avatar, header, nameChip, refreshNameChips } from "./chrome"
 import { h, svg, toast } from "./dom"
 import { DocumentEditor, type WeftDoc } from "./editor/editor"
@@ -10,7 +10,8 @@ import { identity, saveName, savedName } from "./identity"
 import type { AppContext, Page } from "./main"
 import type { Peer } from "./presence/state"
 import { rememberDoc } from "./recent"
-import type { Client } from "./repo"
+import { clearDiscard, discardRequested, onDiscardElsewhere, replaceStoredCopy, requestDiscard } from "./discard"
+import { closeStorage, loadAutomerge, openStorage, type Client } from "./repo"
 import type { Status } from "./status"
 import { SyncTracker } from "./sync"
 import { next as A } from "@automerge/automerge/slim"
@@ -127,6 +128,9 @@ export function mountDocument(ctx: AppContext, id: string): Page {
   cleanups.push(() => clearTimeout(slow))
 
   void (async () => {
+    // "Discard my changes" reloaded the page: replace the stored copy with the server's before
+    // the Repo opens the document (see src/discard.ts).
+    if (discardRequested(id) && !(await finishDiscard())) return
     const client = await ctx.client()
     if (unmounted) return
     const { repo, adapter } = client
@@ -266,17 +270,26 @@ export function mountDocument(ctx: AppContext, id: string): Page {
         "Discard and reload",
       )
       if (!ok) return
+      // This page's Repo has the document open and may still write it to storage (a pending save,
+      // a flush on pagehide, a message that reopens it), so the copy is replaced by the next page
+      // before anything opens it there. Other tabs with the document open reload too.
       discarding = true
-      // The server's copy, so that this browser ends up with exactly the server's history.
-      const fromServer = await api.binary(id).catch(() => null)
-      // Pending writes first (else a late save would put the copy back), then replace it.
-      await client.repo.flush([id as DocumentId]).catch(() => {})
-      client.repo.delete(id as DocumentId)
-      const storage = client.repo.storageSubsystem
-      await storage?.removeDoc(id as DocumentId).catch(() => {})
-      if (fromServer && storage) await storage.saveDoc(id as DocumentId, A.load(fromServer)).catch(() => {})
+      if (!requestDiscard(id)) {
+        discarding = false
+        toast("This browser does not allow saving data for this site, so its copy cannot be replaced. Close every tab of this document to drop it.")
+        return
+      }
       location.reload()
     })
+    // Another tab discarded its copy: this one holds the same refused changes, and would give them
+    // back to it through the tab channel. Reload without saving.
+    cleanups.push(
+      onDiscardElsewhere(id, () => {
+        if (discarding) return // our own request (a channel also reaches other listeners in this page)
+        discarding = true
+        location.reload()
+      }),
+    )
     client.adapter.onServerError = onServerError
     cleanups.push(() => {
       if (client.adapter.onServerError === onServerError) client.adapter.onServerError = undefined
@@ -328,7 +341,7 @@ export function mountDocument(ctx: AppContext, id: string): Page {
     // The Repo writes to IndexedDB 100 ms after a change; when the page is being hidden or closed,
     // write now so the last keystrokes are on this device too.
     const flush = () => {
-      if (document.visibilityState === "hidden") void repo.flush([handle.documentId]).catch(() => {})
+      if (document.visibilityState === "hidden" && !discarding) void repo.flush([handle.documentId]).catch(() => {})
     }
     document.addEventListener("visibilitychange", flush)
     window.addEventListener("pagehide", flush)
@@ -349,6 +362,46 @@ export function mountDocument(ctx: AppContext, id: string): Page {
       if (name && !unmounted) onRename(name)
       editor.focus()
     }
+  }
+
+  /**
+   * Replaces this browser's stored copy with the server's (the second half of "Discard my
+   * changes"), checked against the server's heads. Retries a few times; when the server's copy
+   * cannot be had (offline), says so and keeps the request for the next load. True when done.
+   */
+  async function finishDiscard(): Promise<boolean> {
+    setStage("Discarding your changes: loading the server's copy…", 20)
+    let lastError: unknown
+    for (let attempt = 0; attempt < 3 && !unmounted; attempt++) {
+      const storage = openStorage()
+      try {
+        await loadAutomerge()
+        const { bytes, heads } = await api.binary(id)
+        await replaceStoredCopy(storage, id, bytes, heads)
+        clearDiscard(id)
+        return true
+      } catch (err) {
+        lastError = err
+        if (err instanceof ApiError && err.status === 0) break // offline: retrying now will not help
+      } finally {
+        closeStorage(storage)
+      }
+    }
+    if (unmounted) return false
+    document.title = "Discarding changes · weft"
+    loading.remove()
+    main.append(
+      messageCard(
+        "Your changes could not be discarded yet",
+        `Discarding replaces this browser's copy of the document with the server's, and the server's copy could not be loaded (${String((lastError as Error)?.message ?? lastError).replace(/\.$/, "")}). The document opens again once it can be.`,
+        [
+          h("button", { type: "button", class: "btn btn-primary", onclick: () => location.reload() }, "Try again"),
+          h("a", { class: "btn btn-secondary", href: "/", "data-nav": true }, "Go to your documents"),
+        ],
+        "discard-failed",
+      ),
+    )
+    return false
   }
 
   function unavailable(client: Client, handle: DocHandle<WeftDoc>) {

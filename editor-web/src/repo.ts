@@ -30,6 +30,18 @@ export function socketURL(server: string | URL): string {
   return u.toString()
 }
 
+/** The IndexedDB storage the Repo of `scope` keeps its documents in. */
+export function openStorage(scope = "weft"): IndexedDBStorageAdapter {
+  return new IndexedDBStorageAdapter(scope, "documents")
+}
+
+/** Closes the database connection of a storage from {@link openStorage} that no Repo uses. */
+export function closeStorage(storage: IndexedDBStorageAdapter): void {
+  // The adapter keeps its connection private; it is an ordinary IDBDatabase.
+  const db = (storage as unknown as { dbPromise: Promise<IDBDatabase> }).dbPromise
+  void db.then(d => d.close()).catch(() => {})
+}
+
 /**
  * A Repo that syncs with the weft server at `server` over WebSocket, keeps documents in IndexedDB
  * (they open offline and survive reloads) and syncs directly with other tabs of this browser.
@@ -49,7 +61,7 @@ export async function createClient(server: string | URL, scope = "weft"): Promis
       // is not stored here yet, since the Repo asks the network only when all adapters are ready.
       new BroadcastChannelNetworkAdapter({ channelName: `${scope}:tabs`, peerWaitMs: 150 }),
     ],
-    storage: new IndexedDBStorageAdapter(scope, "documents"),
+    storage: openStorage(scope),
     peerId: `weft-web-${Math.random().toString(36).slice(2, 12)}` as PeerId,
   })
   return { repo, adapter, url }

@@ -171,13 +171,32 @@ describe("read-only access", { skip: skip ?? false, timeout: 300_000 }, () => {
       await screenshot(rita.page, "read-only-refused")
 
       // Rita drops her refused change: the page reloads with the server's text, still read-only.
-      await rita.page.click("[data-testid=discard-local]")
-      await rita.page.click("[data-testid=confirm-ok]")
-      await rita.page.waitForEvent("load")
-      await rita.page.locator(".ProseMirror").waitFor({ timeout: 30_000 })
+      // Meanwhile Ada moves her caret, so presence messages for the document keep reaching Rita's
+      // page while it discards (they once made her old Repo reopen and re-save the refused copy).
+      let chatting = true
+      const chatter = (async () => {
+        await ada.page.locator(".ProseMirror").click()
+        while (chatting) {
+          await ada.page.keyboard.press(Math.random() < 0.5 ? "ArrowLeft" : "ArrowRight").catch(() => {})
+          await new Promise(r => setTimeout(r, 20))
+        }
+      })()
+      try {
+        await rita.page.click("[data-testid=discard-local]")
+        await rita.page.click("[data-testid=confirm-ok]")
+        await rita.page.waitForEvent("load")
+        await rita.page.locator(".ProseMirror").waitFor({ timeout: 30_000 })
+      } finally {
+        chatting = false
+        await chatter
+      }
       await eventually(async () => (await editorText(rita.page)) === "Only Ada writes here.", { message: "Rita's copy is the server's again" })
       await rita.page.locator("[data-testid=read-only]").waitFor({ state: "visible" })
       assert.equal(await rita.page.locator(".ProseMirror").getAttribute("contenteditable"), "false")
+      // Read-only from her remembered role, not because the server refused a change again.
+      await new Promise(r => setTimeout(r, 1000))
+      assert.doesNotMatch(await rita.page.locator(".ro-tip").textContent(), /refused/, "nothing refused after the discard")
+      assert.ok(!(await editorText(ada.page)).includes("Rita tries."), "the refused change never reaches Ada")
     }),
   )
 })
