@@ -91,7 +91,9 @@ type HistoryQuery struct {
 
 // Stats describes an open document in an engine.
 type Stats struct {
+	// Changes counts the changes applied since the document was opened.
 	Changes int
-	// Memory estimates the bytes the document holds in the engine.
+	// Memory estimates the bytes the document holds in the engine; 0 when
+	// the engine cannot tell.
 	Memory int64
 }

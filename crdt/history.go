@@ -27,12 +27,9 @@ type apiState struct {
 	// the loaded size, and the heads at open.
 	rssOpen   int64
 	openHeads Heads
-	// Stats counts changes incrementally from cursor on.
-	counted bool
-	cursor  Heads
-	count   int
-	opened  int   // changes the document was opened with
-	grown   int64 // bytes of changes added since open
+	// Changes added since open, and their bytes.
+	added int
+	grown int64
 }
 
 // newAPIState records a document's load: rssBefore is the process's RSS
@@ -80,10 +77,7 @@ func rss() int64 {
 // loaded (~1,100) and per byte of change chunks applied one by one (9-12).
 // Bytes of a saved document say little (its columns are run-length
 // encoded: 20,000 keystrokes save to 1 KB and take 22 MB).
-const (
-	loadPerChange  = 1100
-	changeByteCost = 12
-)
+const changeByteCost = 12
 
 // History implements Engine.
 func (l *Local) History(_ context.Context, q HistoryQuery) (page []ChangeMeta, total int, err error) {
@@ -120,17 +114,19 @@ func (l *Local) History(_ context.Context, q HistoryQuery) (page []ChangeMeta, t
 	return page, total, nil
 }
 
-// Stats implements Engine.
+// Stats implements Engine. It costs nothing that grows with the history:
+// a memory check runs every second on a busy document, and automerge-rs
+// 0.5.0 lists changes since given heads by walking all of them.
 //
 // Memory is an estimate: the growth of the process's resident set size
 // measured around the document's load, plus the bytes of change chunks
 // added since times changeByteCost. In a worker the load is the only work
-// at that moment; in a Local other goroutines may blur it, and when an
-// allocator reusing freed memory hides the load (no growth), the changes
-// loaded times loadPerChange stand in. It ignores memory freed since and
-// counts per byte what automerge-rs spends per op, so a large paste (few
-// bytes, many ops) is underestimated by up to ~30 times: read it as an
-// order of magnitude for comparing documents, not as an exact figure.
+// at that moment; in a Local other goroutines may blur it. When an
+// allocator reusing freed memory hid the load (no growth), Memory is 0:
+// unknown, and callers estimate from what they stored. It ignores memory
+// freed since and counts per byte what automerge-rs spends per op, so a
+// large paste (few bytes, many ops) is underestimated by up to ~30 times:
+// read it as an order of magnitude for comparing documents.
 func (l *Local) Stats(_ context.Context, doc string) (s Stats, err error) {
 	defer catchEdit(&err)
 	d, err := l.get(doc)
@@ -138,32 +134,15 @@ func (l *Local) Stats(_ context.Context, doc string) (s Stats, err error) {
 		return s, err
 	}
 	a := d.apiState()
-	hs := heads(d.doc)
-	if !a.counted {
-		all, err := d.doc.Changes()
-		if err != nil {
-			return s, err
-		}
-		a.count, a.cursor = len(all), a.openHeads
+	s.Changes = a.added
+	if a.rssOpen > 0 {
+		s.Memory = a.rssOpen + a.grown*changeByteCost
 	}
-	if !a.counted || !hs.Equal(a.cursor) {
-		chs, err := d.doc.Changes(toAM(a.cursor)...)
-		if err != nil {
-			return s, err
-		}
-		if a.counted {
-			a.count += len(chs)
-		} else {
-			a.opened = a.count - len(chs)
-		}
-		for _, c := range chs {
-			a.grown += int64(len(c.Save()))
-		}
-		a.counted, a.cursor = true, hs
-	}
-	base := a.rssOpen
-	if base == 0 {
-		base = int64(a.opened) * loadPerChange
-	}
-	return Stats{Changes: a.count, Memory: base + a.grown*changeByteCost}, nil
+	return s, nil
+}
+
+// grew accounts for changes that became part of the document.
+func (a *apiState) grew(n, size int) {
+	a.added += n
+	a.grown += int64(size)
 }

@@ -271,6 +271,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	if !before.Equal(res.Heads) || len(m.changes) > 0 {
 		chunks = d.collectNew(m.changes, had, pendingDeps, before, res.Heads)
 		res.Changes, res.NChanges = bytes.Join(chunks, nil), len(chunks)
+		d.apiState().grew(res.NChanges, len(res.Changes))
 	}
 
 	// The live path: peers known to be in sync get acknowledgements and new
@@ -436,6 +437,7 @@ func (l *Local) Merge(_ context.Context, m Merge) (res Result, err error) {
 	if !before.Equal(res.Heads) || len(chunks) > 0 {
 		added = d.collectNew(chunks, had, pendingDeps, before, res.Heads)
 		res.Changes, res.NChanges = bytes.Join(added, nil), len(added)
+		d.apiState().grew(res.NChanges, len(res.Changes))
 	}
 	for _, c := range chunks {
 		if !c.opaque && !d.has(c.hash) {
