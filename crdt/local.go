@@ -278,7 +278,8 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	// changes in hand-built messages, whose cost does not grow with the
 	// history; Automerge's own GenerateMessage (which does) runs only for
 	// peers that are behind, ahead, or unknown.
-	catchingUp := len(m.changes) == 0 && len(m.need) == 0 && p.ackDirect(res.TheirHeads)
+	catchingUp := len(m.changes) == 0 && len(m.need) == 0 &&
+		(p.ackDirect(res.TheirHeads) || p.live && len(p.direct) > 0 && d.hasAll(res.TheirHeads))
 	if !catchingUp {
 		p.theirHeads = res.TheirHeads
 		p.direct = nil
@@ -345,6 +346,21 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		res.Others = d.fanout(before, res.Heads, chunks, r.Others, r.Peer)
 	}
 	return res, nil
+}
+
+// hasAll reports whether every hash of hs is in the document. A live peer
+// acknowledging such heads while direct messages are in flight to it is
+// catching up on them: its acknowledgement may name heads the FIFO never
+// held (messages several changes long, or sent before it went live), and
+// falling back to Automerge's sync state would cost the whole history on
+// every acknowledgement of a busy document.
+func (d *docState) hasAll(hs Heads) bool {
+	for _, h := range hs {
+		if !d.has(h) {
+			return false
+		}
+	}
+	return true
 }
 
 // fanout returns the next sync message for each of peers (but skip) after
