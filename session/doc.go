@@ -47,6 +47,14 @@
 //     the Manager keeps (per document, the total, last use, idleness) are guarded by the
 //     Manager's mutex. Over budget, the Manager only asks idle documents to unload (a
 //     channel per document); the document's goroutine decides, as for IdleUnload.
+//   - API calls ([Manager.Edit], View, History, Upload, Delete, versions; api.go) run as an
+//     event on the document's goroutine, like a peer's message, and are answered after the
+//     batch they ran in is durable. [Manager.SyncHTTP] (httpsync.go) gives each HTTP sync
+//     peer a Client whose Conn is an in-memory mailbox (its own mutex); the Manager's map of
+//     those sessions is guarded by a mutex of its own (hmu), one request per peer at a time
+//     by the session's mutex.
+//   - Event subscribers ([Manager.Subscribe], events.go) are kept under their own mutex and
+//     called on document goroutines, outside it; they must not block.
 //   - [Manager]'s mutex guards its maps only (documents, clients, strikes, bans); it is never
 //     held across engine, storage or transport calls, except Conn.Close in Connect after
 //     Shutdown has begun.
