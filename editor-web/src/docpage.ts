@@ -11,6 +11,7 @@ import type { AppContext, Page } from "./main"
 import type { Peer } from "./presence/state"
 import { rememberDoc } from "./recent"
 import { clearDiscard, discardRequested, onDiscardElsewhere, replaceStoredCopy, requestDiscard } from "./discard"
+import { LocalSaver } from "./localsave"
 import { closeStorage, loadAutomerge, openStorage, type Client } from "./repo"
 import type { Status } from "./status"
 import { SyncTracker } from "./sync"
@@ -210,6 +211,14 @@ export function mountDocument(ctx: AppContext, id: string): Page {
     cleanups.push(() => editor.destroy())
     const tracker = new SyncTracker(repo, handle as DocHandle<unknown>, adapter, s => statusEl.update(s, () => adapter.retryNow()))
     cleanups.push(() => tracker.destroy())
+    // Every change goes to this browser's storage at once, not 100 ms later (src/localsave.ts), so
+    // a reload or a closed tab right after typing keeps it, online or not.
+    const saver = new LocalSaver(repo, handle as DocHandle<unknown>, { onState: s => tracker.setLocal(s) })
+    tracker.setLocal(saver.state)
+    cleanups.push(() => {
+      void saver.flushNow().catch(() => {}) // leaving for another page of the app
+      saver.stop()
+    })
 
     let shownTitle: string | null = null
     const setTitle = (title: string) => {
@@ -279,6 +288,7 @@ export function mountDocument(ctx: AppContext, id: string): Page {
         toast("This browser does not allow saving data for this site, so its copy cannot be replaced. Close every tab of this document to drop it.")
         return
       }
+      saver.stop()
       location.reload()
     })
     // Another tab discarded its copy: this one holds the same refused changes, and would give them
@@ -287,6 +297,7 @@ export function mountDocument(ctx: AppContext, id: string): Page {
       onDiscardElsewhere(id, () => {
         if (discarding) return // our own request (a channel also reaches other listeners in this page)
         discarding = true
+        saver.stop()
         location.reload()
       }),
     )
@@ -330,18 +341,25 @@ export function mountDocument(ctx: AppContext, id: string): Page {
     performance.measure("weft:editor-build", { start: t0 })
     performance.mark("weft:editor-ready")
 
+    // Warn before leaving while changes made here are not on the server, or not even stored in
+    // this browser yet (a write still under way, or failing): leaving then loses them.
     const beforeUnload = (e: BeforeUnloadEvent) => {
-      if (tracker.status.sync === "unsynced" && !discarding) {
+      if (discarding) return
+      const unstored = saver.hasUnsavedLocalChanges()
+      if (unstored) void saver.flushNow().catch(() => {})
+      if (tracker.status.sync === "unsynced" || unstored) {
         e.preventDefault()
         e.returnValue = "" // older browsers need a value to show the prompt
       }
     }
     window.addEventListener("beforeunload", beforeUnload)
     cleanups.push(() => window.removeEventListener("beforeunload", beforeUnload))
-    // The Repo writes to IndexedDB 100 ms after a change; when the page is being hidden or closed,
-    // write now so the last keystrokes are on this device too.
-    const flush = () => {
-      if (document.visibilityState === "hidden" && !discarding) void repo.flush([handle.documentId]).catch(() => {})
+    // Normally everything is stored already. When a write is still pending as the page is hidden
+    // or goes away, start one more now: its transaction commits at once (src/idb.ts), so it
+    // completes even if the page does not. (pagehide comes before the page is "hidden".)
+    const flush = (e: Event) => {
+      if (discarding) return
+      if (e.type === "pagehide" || document.visibilityState === "hidden") void saver.flushNow().catch(() => {})
     }
     document.addEventListener("visibilitychange", flush)
     window.addEventListener("pagehide", flush)
@@ -505,18 +523,30 @@ function statusPill() {
   const icon = h("span", { class: "status-icon" })
   const conn = h("span", { class: "status-conn" })
   const sync = h("span", { class: "status-sync" })
+  // Shown only when storing in this browser is slow or fails (styles: .status-local).
+  const local = h("span", { class: "status-local", "data-testid": "status-local" })
   const retry = h("button", { type: "button", class: "status-retry", hidden: true }, "Retry now")
-  const el = h("div", { class: "status", "data-testid": "status", "data-sync": "unsynced", "data-connection": "connecting" }, icon, conn, sync, retry)
+  const el = h("div", { class: "status", "data-testid": "status", "data-sync": "unsynced", "data-connection": "connecting", "data-local": "saved" }, icon, conn, sync, local, retry)
   let onRetry = () => {}
   retry.addEventListener("click", () => onRetry())
   let lastIcon = ""
+  let slowLocal: ReturnType<typeof setTimeout> | undefined
+  let lastLocal = "saved"
   return {
     el,
     update(s: Status, retryNow: () => void) {
       onRetry = retryNow
       el.dataset.sync = s.sync
       el.dataset.connection = s.connection
+      el.dataset.local = s.local
       el.title = s.detail
+      // A write normally takes milliseconds: "Saving on this device…" only when one takes long.
+      if (s.local !== lastLocal) {
+        lastLocal = s.local
+        clearTimeout(slowLocal)
+        if (s.local === "saving") slowLocal = setTimeout(() => (local.textContent = s.localText), 600)
+        else local.textContent = s.localText
+      }
       const showConn = s.connection !== "connected"
       conn.textContent = showConn ? s.connectionText : ""
       conn.hidden = !showConn

@@ -11,7 +11,8 @@
  * Events (bubbling CustomEvents):
  *   ready   {documentId}                              the document is open
  *   change  {documentId, title, text, local}          after every change, local or remote
- *   status  {documentId, connection, sync, connectionText, syncText, detail}
+ *   status  {documentId, connection, sync, connectionText, syncText, local, localText, detail}
+ *           (`local`: "saved" once every change is stored in this browser, "saving", "failed")
  *   error   {documentId, message}                     the document does not exist, or another failure
  * Properties: documentId, title, text, status (the last status event's detail).
  */
@@ -22,6 +23,7 @@ import { h, svg } from "./dom"
 import { DocumentEditor, type WeftDoc } from "./editor/editor"
 import { icons } from "./icons"
 import { identity, savedName } from "./identity"
+import { LocalSaver } from "./localsave"
 import { createClient, type Client } from "./repo"
 import type { Status } from "./status"
 import { SyncTracker } from "./sync"
@@ -152,11 +154,22 @@ export class WeftEditorElement extends HTMLElement {
         this.#status = s
         status.dataset.sync = s.sync
         status.dataset.connection = s.connection
-        status.textContent = s.connection === "connected" ? s.syncText : `${s.connectionText} · ${s.syncText}`
+        status.dataset.local = s.local
+        status.textContent = [s.connection === "connected" ? "" : s.connectionText, s.syncText, s.local === "failed" ? s.localText : ""].filter(Boolean).join(" · ")
         status.title = s.detail
         this.#emit("status", s)
       })
       cleanup.push(() => tracker.destroy())
+      // Changes go to this browser's storage at once, and once more as the page goes away
+      // (src/localsave.ts): a reload right after typing keeps them.
+      const saver = new LocalSaver(client.repo, handle as DocHandle<unknown>, { onState: s => tracker.setLocal(s) })
+      tracker.setLocal(saver.state)
+      const flush = () => void saver.flushNow().catch(() => {})
+      window.addEventListener("pagehide", flush)
+      cleanup.push(() => {
+        window.removeEventListener("pagehide", flush)
+        saver.stop()
+      })
       bar.append(editor.toolbar.el)
       body.replaceChildren(editor.el)
       this.#emit("ready", {})

@@ -1,8 +1,8 @@
 import { Repo, initializeWasm, type PeerId } from "@automerge/automerge-repo/slim"
 import { BroadcastChannelNetworkAdapter } from "@automerge/automerge-repo-network-broadcastchannel"
-import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import wasmUrl from "@automerge/automerge/automerge.wasm?url"
 import { withToken } from "./auth"
+import { IndexedDBStorage } from "./idb"
 import { ReconnectingWebSocketAdapter } from "./net/adapter"
 
 let wasm: Promise<void> | null = null
@@ -30,16 +30,17 @@ export function socketURL(server: string | URL): string {
   return u.toString()
 }
 
-/** The IndexedDB storage the Repo of `scope` keeps its documents in. */
-export function openStorage(scope = "weft"): IndexedDBStorageAdapter {
-  return new IndexedDBStorageAdapter(scope, "documents")
+/**
+ * The IndexedDB storage the Repo of `scope` keeps its documents in (the layout of
+ * automerge-repo-storage-indexeddb, with writes that commit at once: see src/idb.ts).
+ */
+export function openStorage(scope = "weft"): IndexedDBStorage {
+  return new IndexedDBStorage(scope, "documents")
 }
 
 /** Closes the database connection of a storage from {@link openStorage} that no Repo uses. */
-export function closeStorage(storage: IndexedDBStorageAdapter): void {
-  // The adapter keeps its connection private; it is an ordinary IDBDatabase.
-  const db = (storage as unknown as { dbPromise: Promise<IDBDatabase> }).dbPromise
-  void db.then(d => d.close()).catch(() => {})
+export function closeStorage(storage: IndexedDBStorage): void {
+  storage.close()
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as A from "@automerge/automerge/slim"
+import type { LocalState } from "./localsave"
 import type { ConnectionInfo } from "./net/adapter"
 
 /**
@@ -34,6 +35,10 @@ export interface Status {
   connectionText: string
   /** Short label for the document, "Saved to server" or "Unsynced changes". */
   syncText: string
+  /** Whether this browser's stored copy has every change (see src/localsave.ts). */
+  local: LocalState
+  /** Short label for that: "" when stored, "Saving on this device…", "Not saved on this device". */
+  localText: string
   /** A sentence for a tooltip. */
   detail: string
 }
@@ -42,6 +47,8 @@ export interface StatusInput {
   connection: ConnectionInfo
   /** The server's heads contain every local change (see {@link serverHasLocalChanges}). */
   savedOnServer: boolean
+  /** Whether the changes are in this browser's storage yet; "saved" when not given. */
+  local?: LocalState
   /** Now, in ms since epoch (for the retry countdown). */
   now: number
 }
@@ -49,6 +56,7 @@ export interface StatusInput {
 /** The status line shown above the document. Pure: everything it needs comes in `input`. */
 export function computeStatus(input: StatusInput): Status {
   const { connection, savedOnServer, now } = input
+  const local = input.local ?? "saved"
   const sync: SyncState = savedOnServer ? "saved" : "unsynced"
   let connectionText: string
   let detail: string
@@ -78,11 +86,21 @@ export function computeStatus(input: StatusInput): Status {
       detail = `The server refused the connection${connection.reason ? `: ${connection.reason}` : ""}.`
       break
   }
+  // Offline, the edits are safe only once they are stored here: say so while they are not.
+  if (local === "failed") {
+    detail += savedOnServer
+      ? " This browser could not store the latest changes (they are on the server)."
+      : " This browser could not store your latest changes: keep this page open until they reach the server."
+  } else if (local === "saving" && !savedOnServer) {
+    detail += " Storing your latest changes in this browser…"
+  }
   return {
     connection: connection.state,
     sync,
     connectionText,
     syncText: savedOnServer ? "Saved to server" : "Unsynced changes",
+    local,
+    localText: local === "saved" ? "" : local === "saving" ? "Saving on this device…" : "Not saved on this device",
     detail,
   }
 }

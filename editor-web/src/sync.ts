@@ -1,5 +1,6 @@
 import { next as A } from "@automerge/automerge/slim"
 import { decodeHeads, type DocHandle, type PeerId, type Repo, type UrlHeads } from "@automerge/automerge-repo/slim"
+import type { LocalState } from "./localsave"
 import type { ReconnectingWebSocketAdapter } from "./net/adapter"
 import { computeStatus, serverHasLocalChanges, type Status } from "./status"
 
@@ -47,6 +48,7 @@ export class SyncTracker {
   #tick?: ReturnType<typeof setInterval>
   #unsub: (() => void)[] = []
   #stored = ""
+  #local: LocalState = "saved"
 
   constructor(
     private readonly repo: Repo,
@@ -92,6 +94,13 @@ export class SyncTracker {
     return this.#status
   }
 
+  /** Whether this browser's stored copy is up to date (from a {@link LocalSaver}); shown at once. */
+  setLocal(state: LocalState) {
+    if (state === this.#local) return
+    this.#local = state
+    this.#emitNow()
+  }
+
   /** Recompute soon (coalesces bursts of keystrokes and sync messages). */
   schedule(delay = 50) {
     if (this.#timer) return
@@ -129,7 +138,7 @@ export class SyncTracker {
         storeAcked(this.handle.documentId, heads)
       }
     }
-    return computeStatus({ connection: this.adapter.info, savedOnServer: saved, now: Date.now() })
+    return computeStatus({ connection: this.adapter.info, savedOnServer: saved, local: this.#local, now: Date.now() })
   }
 
   #emitNow() {
@@ -141,7 +150,7 @@ export class SyncTracker {
   #emit() {
     const prev = this.#status
     this.#status = this.#compute()
-    const same = this.#emitted && prev.connection === this.#status.connection && prev.sync === this.#status.sync && prev.connectionText === this.#status.connectionText
+    const same = this.#emitted && prev.connection === this.#status.connection && prev.sync === this.#status.sync && prev.connectionText === this.#status.connectionText && prev.local === this.#status.local
     if (same) return
     this.#emitted = true
     this.onStatus(this.#status)

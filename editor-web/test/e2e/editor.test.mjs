@@ -538,11 +538,58 @@ describe("weft editor in a browser", { skip: skip ?? false, timeout: 300_000 }, 
         await typeInEditor(carol.page, " Added while the server is down.")
         await eventually(async () => (await status(carol.page).getAttribute("data-sync")) === "unsynced", { message: "unsynced" })
         await screenshot(carol.page, "server-stopped")
-        await new Promise(r => setTimeout(r, 500)) // IndexedDB writes are debounced by 100 ms
+        // Stored in this browser (the status says so as soon as the write has committed).
+        await eventually(async () => (await status(carol.page).getAttribute("data-local")) === "saved", { message: "stored locally" })
         carol.page.on("dialog", d => d.accept()) // the unsynced-changes warning
         await carol.page.reload()
         await carol.page.locator(".ProseMirror[contenteditable=true]").waitFor({ timeout: 20_000 })
         assert.ok((await editorText(carol.page)).includes("Added while the server is down."))
+      } finally {
+        await own.cleanup()
+      }
+    }),
+  )
+
+  it(
+    "text typed just before a reload or a tab close is still there, online and offline, on a slow CPU",
+    withContext(ctx, people, async () => {
+      const own = await startWeft()
+      try {
+        const carol = await person(browser, "Carol")
+        people.push(carol)
+        const url = await newDocument(carol, own.url)
+        await carol.page.evaluate(() => navigator.serviceWorker.ready.then(() => true))
+        // The worst timing we can make: the page's CPU 8 times slower, and the reload (or close)
+        // sent the moment the last key is typed. Leaving is confirmed in the warning dialog.
+        const cdp = await carol.context.newCDPSession(carol.page)
+        await cdp.send("Emulation.setCPUThrottlingRate", { rate: 8 })
+        const leave = d => d.accept()
+        carol.page.on("dialog", leave)
+        const reopened = async (page, text, message) => {
+          await page.locator(".ProseMirror[contenteditable=true]").waitFor({ timeout: 30_000 })
+          const got = await editorText(page)
+          assert.ok(got.includes(text), `${message}: ${JSON.stringify(text)} is missing from ${JSON.stringify(got)}`)
+        }
+
+        await typeInEditor(carol.page, "Typed online.")
+        await carol.page.reload()
+        await reopened(carol.page, "Typed online.", "reloaded right after typing, online")
+
+        await own.stop()
+        await typeInEditor(carol.page, " Typed offline.")
+        await carol.page.reload()
+        await reopened(carol.page, "Typed online. Typed offline.", "reloaded right after typing, offline")
+        await eventually(async () => (await status(carol.page).getAttribute("data-connection")) !== "connected", { message: "not connected" })
+
+        await typeInEditor(carol.page, " Then the tab was closed.")
+        const closed = new Promise(r => carol.page.once("close", r))
+        await carol.page.close({ runBeforeUnload: true })
+        await closed
+        const again = await carol.context.newPage()
+        again.on("dialog", leave)
+        await again.goto(url)
+        await reopened(again, "Typed online. Typed offline. Then the tab was closed.", "a new tab after closing right after typing, offline")
+        assert.deepEqual(carol.errors.filter(e => !/ERR_CONNECTION_REFUSED|WebSocket/i.test(e)), [])
       } finally {
         await own.cleanup()
       }

@@ -98,4 +98,16 @@ describe("computeStatus", () => {
       expect(s.detail.length).toBeGreaterThan(0)
     }
   })
+
+  it("tells whether the edits are stored in this browser", () => {
+    const off = { state: "offline" } as const
+    expect(computeStatus({ connection: off, savedOnServer: false, now })).toMatchObject({ local: "saved", localText: "" })
+    const saving = computeStatus({ connection: off, savedOnServer: false, local: "saving", now })
+    expect(saving).toMatchObject({ local: "saving", localText: "Saving on this device…" })
+    expect(saving.detail).toMatch(/Storing your latest changes in this browser/)
+    const failed = computeStatus({ connection: off, savedOnServer: false, local: "failed", now })
+    expect(failed).toMatchObject({ local: "failed", localText: "Not saved on this device", syncText: "Unsynced changes" })
+    expect(failed.detail).toMatch(/keep this page open/)
+    expect(computeStatus({ connection: { state: "connected" }, savedOnServer: true, local: "failed", now }).detail).toMatch(/they are on the server/)
+  })
 })
