@@ -3,7 +3,6 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"sync"
 
@@ -16,18 +15,9 @@ import (
 // server cannot open the file while it is held. Reads work as on a Store
 // from Open; every write returns ErrClosed. Close releases the file.
 func OpenReadOnly(path string, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if path == "" {
-		return nil, fmt.Errorf("%w: empty path", ErrInvalid)
+	o, err := options(path, opts)
+	if err != nil {
+		return nil, err
 	}
 	// bbolt would create a missing file even read-only; a typo must not.
 	if _, err := os.Stat(path); err != nil {

@@ -78,9 +78,8 @@ type Store struct {
 	commitErrors atomic.Uint64
 }
 
-// Open opens the bbolt file at path, creating it and its parent directory if missing, and
-// starts the committer goroutine. Close must be called to release the file.
-func Open(path string, opts *Options) (*Store, error) {
+// options returns opts with defaults filled in, checking path.
+func options(path string, opts *Options) (Options, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -92,7 +91,17 @@ func Open(path string, opts *Options) (*Store, error) {
 		o.Timeout = DefaultTimeout
 	}
 	if path == "" {
-		return nil, fmt.Errorf("%w: empty path", ErrInvalid)
+		return o, fmt.Errorf("%w: empty path", ErrInvalid)
+	}
+	return o, nil
+}
+
+// Open opens the bbolt file at path, creating it and its parent directory if missing, and
+// starts the committer goroutine. Close must be called to release the file.
+func Open(path string, opts *Options) (*Store, error) {
+	o, err := options(path, opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)

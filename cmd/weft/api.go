@@ -263,6 +263,17 @@ func headsParam(w http.ResponseWriter, name, v string) (crdt.Heads, bool) {
 	return hs, true
 }
 
+// notModified sets the heads headers and answers 304 when the request's
+// If-None-Match names these heads.
+func notModified(w http.ResponseWriter, r *http.Request, hs crdt.Heads) bool {
+	setHeads(w, hs)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Trim(inm, `"`) == hs.String() {
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	return false
+}
+
 func setHeads(w http.ResponseWriter, hs crdt.Heads) {
 	w.Header().Set("ETag", `"`+hs.String()+`"`)
 	w.Header().Set("X-Weft-Heads", hs.String())
@@ -442,9 +453,7 @@ func (a *api) view(w http.ResponseWriter, r *http.Request, text bool) {
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
-	setHeads(w, heads)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Trim(inm, `"`) == heads.String() {
-		w.WriteHeader(http.StatusNotModified)
+	if notModified(w, r, heads) {
 		return
 	}
 	if text {
@@ -489,9 +498,7 @@ func (a *api) binary(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	setHeads(w, heads)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Trim(inm, `"`) == heads.String() {
-		w.WriteHeader(http.StatusNotModified)
+	if notModified(w, r, heads) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
