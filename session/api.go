@@ -155,8 +155,8 @@ func (m *Manager) View(ctx context.Context, v crdt.View) ([]byte, crdt.Heads, er
 		heads crdt.Heads
 	)
 	err := m.run(ctx, v.Doc, false, func(d *document, _ *round) error {
-		if len(d.heads) == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
+		if err := d.exists(); err != nil {
+			return err
 		}
 		heads = d.heads
 		ctx, cancel := ctxTimeout()
@@ -172,8 +172,8 @@ func (m *Manager) View(ctx context.Context, v crdt.View) ([]byte, crdt.Heads, er
 func (m *Manager) Heads(ctx context.Context, doc string) (crdt.Heads, error) {
 	var heads crdt.Heads
 	err := m.run(ctx, doc, false, func(d *document, _ *round) error {
-		if len(d.heads) == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
+		if err := d.exists(); err != nil {
+			return err
 		}
 		heads = d.heads
 		return nil
@@ -188,8 +188,8 @@ func (m *Manager) History(ctx context.Context, q crdt.HistoryQuery) ([]crdt.Chan
 		total int
 	)
 	err := m.run(ctx, q.Doc, false, func(d *document, _ *round) error {
-		if len(d.heads) == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
+		if err := d.exists(); err != nil {
+			return err
 		}
 		ctx, cancel := ctxTimeout()
 		defer cancel()
@@ -208,8 +208,8 @@ func (m *Manager) Binary(ctx context.Context, doc string) ([]byte, crdt.Heads, e
 		heads crdt.Heads
 	)
 	err := m.run(ctx, doc, false, func(d *document, _ *round) error {
-		if len(d.heads) == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
+		if err := d.exists(); err != nil {
+			return err
 		}
 		heads = d.heads
 		var err error
@@ -300,8 +300,8 @@ func (m *Manager) Delete(ctx context.Context, doc string) error {
 // when nil.
 func (m *Manager) PutVersion(ctx context.Context, doc string, v storage.Version, heads crdt.Heads) (storage.Version, error) {
 	err := m.run(ctx, doc, false, func(d *document, _ *round) error {
-		if len(d.heads) == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
+		if err := d.exists(); err != nil {
+			return err
 		}
 		if heads == nil {
 			heads = d.heads
@@ -332,8 +332,8 @@ func (m *Manager) PutVersion(ctx context.Context, doc string, v storage.Version,
 func (m *Manager) Versions(ctx context.Context, doc string) ([]storage.Version, error) {
 	var vs []storage.Version
 	err := m.run(ctx, doc, false, func(d *document, _ *round) error {
-		if len(d.heads) == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
+		if err := d.exists(); err != nil {
+			return err
 		}
 		var err error
 		vs, err = m.cfg.Store.Versions(d.id)
@@ -354,4 +354,13 @@ func (m *Manager) isOpen(doc string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.docs[doc] != nil
+}
+
+// exists fails with ErrNotFound for a document without changes: one that
+// was never created, or was deleted.
+func (d *document) exists() error {
+	if len(d.heads) == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, d.id)
+	}
+	return nil
 }
