@@ -342,12 +342,10 @@ func TestAPIEditsReachLivePeers(t *testing.T) {
 		doc, _ := docJSON(t, s, id, "")
 		return doc["text"] == "Abcdef"
 	})
-	if _, heads := docJSON(t, s, id, ""); heads != c.heads(id).String() {
-		eventually(t, time.Second, "same heads", func() bool {
-			_, heads := docJSON(t, s, id, "")
-			return heads == c.heads(id).String()
-		})
-	}
+	eventually(t, time.Second, "the server and the peer at the same heads", func() bool {
+		_, heads := docJSON(t, s, id, "")
+		return heads == c.heads(id).String()
+	})
 }
 
 // sseReader reads Server-Sent Events.

@@ -88,6 +88,18 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "token", os.Getenv("WEFT_TOKEN"), "bearer token for --server (default $WEFT_TOKEN)")
 }
 
+// parse parses a subcommand's arguments (flags only) and checks the
+// connection flags.
+func (c *connFlags) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c.check()
+}
+
 func (c *connFlags) check() error {
 	if (c.data == "") == (c.server == "") {
 		return errors.New("give exactly one of --data DIR and --server URL")
@@ -300,13 +312,7 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	fs.Var(&docs, "doc", "export only this document (repeatable); default: every document")
 	out := fs.String("o", "-", "output tar file; - is stdout")
 	force := fs.Bool("force", false, "replace the output file if it exists")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if err := c.check(); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	var w io.Writer = stdout
@@ -501,13 +507,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var c connFlags
 	c.register(fs)
 	in := fs.String("i", "-", "input tar file (from weft export); - is stdin")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if err := c.check(); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	r := io.Reader(os.Stdin)
@@ -788,13 +788,7 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	c.register(fs)
 	out := fs.String("o", "weft-backup.db", "output file (a bbolt file: weft serve --data opens its directory)")
 	force := fs.Bool("force", false, "replace the output file if it exists")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if err := c.check(); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	of, err := createOut(*out, *force)
