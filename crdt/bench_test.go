@@ -3,6 +3,7 @@ package crdt
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -110,4 +111,113 @@ func BenchmarkLiveReceive(b *testing.B) {
 			benchLive(b, p, h)
 		})
 	}
+}
+
+// BenchmarkLiveBatch measures a burst: 256 keystroke changes from a writer
+// arrive together (as they do when a server is busy) and go to the engine
+// in one ReceiveAll while 10 readers follow in sync. Coalescing gives each
+// reader one message for the burst. ns/change is the engine's cost per
+// change.
+func BenchmarkLiveBatch(b *testing.B) {
+	for _, h := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("local/history=%d", h), func(b *testing.B) { benchBatch(b, NewLocal(nil), h) })
+		b.Run(fmt.Sprintf("pool/history=%d", h), func(b *testing.B) {
+			p, err := NewPool(&PoolOptions{Workers: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Shutdown()
+			benchBatch(b, p, h)
+		})
+	}
+}
+
+func benchBatch(b *testing.B, e Engine, history int) {
+	const burst = 256
+	ctx := context.Background()
+	doc := NewDocumentID()
+	if _, err := e.Open(ctx, doc, nil); err != nil {
+		b.Fatal(err)
+	}
+	w := NewReplica()
+	for i := 0; i < history; i++ {
+		w.SpliceText("text", i, 0, "x")
+	}
+	peers := []string{"w"}
+	readers := map[string]*Replica{"w": w}
+	for i := 0; i < 10; i++ {
+		k := fmt.Sprintf("r%d", i)
+		peers = append(peers, k)
+		readers[k] = NewReplica()
+	}
+	others := func(k string) []string {
+		return slices.DeleteFunc(slices.Clone(peers), func(x string) bool { return x == k })
+	}
+	// Sync everyone the normal way until quiet.
+	var queue []Receive
+	for _, k := range peers {
+		if m, ok := readers[k].GenerateMessage(); ok {
+			queue = append(queue, Receive{Doc: doc, Peer: k, Msg: m, Others: others(k)})
+		}
+	}
+	deliver := func(results []Result, rs []Receive) {
+		for i, res := range results {
+			outs := res.Others
+			if res.Reply != nil {
+				outs = append([]Outgoing{{Peer: rs[i].Peer, Msg: res.Reply}}, outs...)
+			}
+			for _, o := range outs {
+				r := readers[o.Peer]
+				if err := r.ReceiveMessage(o.Msg); err != nil {
+					b.Fatal(err)
+				}
+				if m, ok := r.Reply(); ok {
+					queue = append(queue, Receive{Doc: doc, Peer: o.Peer, Msg: m, Others: others(o.Peer)})
+				}
+			}
+		}
+	}
+	for len(queue) > 0 {
+		rs := queue
+		queue = nil
+		results, errs, err := e.ReceiveAll(ctx, rs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		deliver(results, rs)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		rs := queue // the readers' acknowledgements of the last burst
+		queue = nil
+		for j := 0; j < burst; j++ {
+			w.SpliceText("text", 0, 0, "y")
+			rs = append(rs, Receive{Doc: doc, Peer: "w", Msg: w.ChangeMessage(), Others: others("w")})
+		}
+		b.StartTimer()
+		results, errs, err := e.ReceiveAll(ctx, rs)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, msgs := 0, 0
+		for j, res := range results {
+			if errs[j] != nil {
+				b.Fatal(errs[j])
+			}
+			n += res.NChanges
+			msgs += len(res.Others)
+		}
+		if n != burst || msgs != 10 {
+			b.Fatalf("burst %d: %d changes, %d messages to readers (want %d and 10)", i, n, msgs, burst)
+		}
+		deliver(results, rs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/change")
 }

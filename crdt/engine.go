@@ -106,6 +106,8 @@ type Result struct {
 	Others     []Outgoing
 	// Waiting (Merge only) counts changes that wait for dependencies.
 	Waiting int
+
+	replyBuilt *built // Reply is hand-built (ReceiveAll may coalesce it)
 }
 
 // Merge is a batch of chunks from another node.
@@ -124,4 +126,6 @@ func (r Result) Changed() bool { return r.NChanges > 0 }
 type Outgoing struct {
 	Peer string
 	Msg  []byte
+
+	built *built // Msg is hand-built (ReceiveAll may coalesce it)
 }

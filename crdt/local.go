@@ -3,7 +3,6 @@ package crdt
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -46,6 +45,8 @@ type docState struct {
 	noLive bool
 	// api holds the server-side API's state (history.go).
 	api *apiState
+	// builtSeq numbers hand-built messages (coalesce.go).
+	builtSeq uint64
 }
 
 type peerState struct {
@@ -222,26 +223,37 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	if res, ok := d.ack(r.Peer, m); ok && !l.opts.NoLive {
 		return res, nil
 	}
+	before := d.cur
 	d.cur = nil
 	defer func() {
 		if err == nil {
 			d.cur = res.Heads
 		}
 	}()
-	before := heads(d.doc)
+	if before == nil {
+		before = heads(d.doc)
+	}
 	// What was present before the message, for every hash we will need to
-	// reason about afterwards.
+	// reason about afterwards. Asking Automerge costs a call and a result
+	// to free, so the heads answer first: a head is present, and a change
+	// whose dependencies are all heads is absent unless it is a head
+	// itself (present, it would have succeeded them). That settles a
+	// keystroke from a peer in sync without asking.
 	had := map[Hash]bool{}
 	note := func(h Hash) {
 		if _, ok := had[h]; !ok {
-			had[h] = d.has(h)
+			had[h] = slices.Contains(before, h) || d.has(h)
 		}
 	}
 	for _, c := range m.changes {
-		note(c.hash)
 		for _, dep := range c.deps {
 			note(dep)
 		}
+		if _, ok := had[c.hash]; !ok && !c.opaque && len(c.deps) > 0 && !slices.Contains(before, c.hash) &&
+			!slices.ContainsFunc(c.deps, func(dep Hash) bool { return !slices.Contains(before, dep) }) {
+			had[c.hash] = false
+		}
+		note(c.hash)
 	}
 	pendingDeps := map[Hash][]Hash{}
 	for h, b := range d.pending {
@@ -293,7 +305,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	case catchingUp:
 	case len(m.need) == 0 && res.TheirHeads.Equal(res.Heads):
 		if !p.acked.Equal(res.Heads) {
-			res.Reply = buildMessage(res.Heads, res.Heads, nil)
+			res.Reply, res.replyBuilt = d.build(res.Heads, nil)
 			p.acked = res.Heads
 		}
 	case !l.opts.NoLive && m.modern && len(m.need) == 0 && len(res.TheirHeads) == 0 && len(res.Heads) > 0:
@@ -338,7 +350,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 			res.Reply = out.Bytes()
 			p.acked = nil
 		} else if res.TheirHeads.Equal(res.Heads) && !p.acked.Equal(res.Heads) {
-			res.Reply = buildMessage(res.Heads, res.Heads, nil)
+			res.Reply, res.replyBuilt = d.build(res.Heads, nil)
 			p.acked = res.Heads
 		}
 	}
@@ -371,6 +383,7 @@ func (d *docState) fanout(before, after Heads, chunks [][]byte, peers []string, 
 	var (
 		out    []Outgoing
 		direct []byte
+		b      *built
 	)
 	for _, o := range peers {
 		if o == skip {
@@ -379,9 +392,9 @@ func (d *docState) fanout(before, after Heads, chunks [][]byte, peers []string, 
 		q := d.peer(o)
 		if !d.noLive && q.theirHeads != nil && q.theirHeads.Equal(before) {
 			if direct == nil {
-				direct = buildMessage(after, after, chunks)
+				direct, b = d.build(after, chunks)
 			}
-			out = append(out, Outgoing{Peer: o, Msg: direct})
+			out = append(out, Outgoing{Peer: o, Msg: direct, built: b})
 			q.theirHeads = after
 			q.stale = true
 			q.acked = after
@@ -524,7 +537,7 @@ func (d *docState) ack(peer string, m syncMessage) (Result, bool) {
 	case their.Equal(d.cur):
 		p.theirHeads, p.direct, p.shared = their, nil, their
 		if !p.acked.Equal(d.cur) {
-			res.Reply = buildMessage(d.cur, d.cur, nil)
+			res.Reply, res.replyBuilt = d.build(d.cur, nil)
 			p.acked = d.cur
 		}
 	default:
@@ -578,19 +591,6 @@ func encodeSyncState(shared Heads) []byte {
 	buf.WriteByte(0x43)
 	putHashes(&buf, shared)
 	return buf.Bytes()
-}
-
-// ReceiveAll implements Engine.
-func (l *Local) ReceiveAll(ctx context.Context, rs []Receive) ([]Result, []error, error) {
-	results := make([]Result, len(rs))
-	errs := make([]error, len(rs))
-	for i, r := range rs {
-		results[i], errs[i] = l.Receive(ctx, r)
-		if errors.Is(errs[i], ErrNotOpen) {
-			return nil, nil, errs[i]
-		}
-	}
-	return results, errs, nil
 }
 
 // collectNew returns the change chunks that the last message made part of

@@ -396,10 +396,7 @@ func (p *Pool) ReceiveAll(ctx context.Context, rs []Receive) ([]Result, []error,
 
 func responseResult(resp response) Result {
 	res := Result{Reply: resp.Data, Changes: resp.Changes, NChanges: resp.N,
-		Heads: unpackHeads(resp.Heads), TheirHeads: unpackHeads(resp.Their)}
-	for _, o := range resp.Out {
-		res.Others = append(res.Others, Outgoing(o))
-	}
+		Heads: unpackHeads(resp.Heads), TheirHeads: unpackHeads(resp.Their), Others: unpackOut(resp.Out)}
 	return res
 }
 
@@ -409,21 +406,14 @@ func (p *Pool) Merge(ctx context.Context, m Merge) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Changes: resp.Changes, NChanges: resp.N, Heads: unpackHeads(resp.Heads), Waiting: resp.Waiting}
-	for _, o := range resp.Out {
-		res.Others = append(res.Others, Outgoing(o))
-	}
-	return res, nil
+	return Result{Changes: resp.Changes, NChanges: resp.N, Heads: unpackHeads(resp.Heads),
+		Waiting: resp.Waiting, Others: unpackOut(resp.Out)}, nil
 }
 
 // Generate implements Engine.
 func (p *Pool) Generate(ctx context.Context, doc string, peers []string) ([]Outgoing, error) {
 	resp, err := p.call(ctx, request{Op: opGenerate, Doc: doc, Peers: peers})
-	var out []Outgoing
-	for _, o := range resp.Out {
-		out = append(out, Outgoing(o))
-	}
-	return out, err
+	return unpackOut(resp.Out), err
 }
 
 // SetPeer implements Engine.

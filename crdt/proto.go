@@ -55,7 +55,49 @@ type request struct {
 
 type wireOut struct {
 	Peer string `cbor:"1,keyasint"`
-	Msg  []byte `cbor:"2,keyasint"`
+	Msg  []byte `cbor:"2,keyasint,omitempty"`
+	// Same, when not zero, says Msg is that of the Same-th message of the
+	// list (one-based): one message fanned out to many peers crosses the
+	// pipe once.
+	Same int `cbor:"3,keyasint,omitempty"`
+}
+
+// packOut lists outgoing messages for the pipe, each distinct one once.
+func packOut(out []Outgoing) []wireOut {
+	if len(out) == 0 {
+		return nil
+	}
+	w := make([]wireOut, len(out))
+	seen := map[*byte]int{}
+	for i, o := range out {
+		w[i].Peer = o.Peer
+		if len(o.Msg) == 0 {
+			w[i].Msg = o.Msg
+			continue
+		}
+		if j, ok := seen[&o.Msg[0]]; ok && len(out[j].Msg) == len(o.Msg) {
+			w[i].Same = j + 1
+			continue
+		}
+		seen[&o.Msg[0]] = i
+		w[i].Msg = o.Msg
+	}
+	return w
+}
+
+// unpackOut undoes packOut.
+func unpackOut(w []wireOut) []Outgoing {
+	if len(w) == 0 {
+		return nil
+	}
+	out := make([]Outgoing, len(w))
+	for i, o := range w {
+		out[i] = Outgoing{Peer: o.Peer, Msg: o.Msg}
+		if o.Same > 0 && o.Same <= i {
+			out[i].Msg = out[o.Same-1].Msg
+		}
+	}
+	return out
 }
 
 type response struct {

@@ -33,9 +33,11 @@ func TestRandomizedConvergence(t *testing.T) {
 	type config struct {
 		peers, steps int
 		seeds        []uint64
+		batch        bool // messages reach the engine in ReceiveAll bursts
 	}
 	configs := []config{
 		{peers: 8, steps: 1000, seeds: []uint64{1, 2}},
+		{peers: 8, steps: 1000, seeds: []uint64{3, 4}, batch: true},
 		// Runs that stalled before the server answered peers whose heads
 		// it lacks despite 0.5.0's in_flight flag (21, 315), and before
 		// Replica did the same on the client's side (315).
@@ -48,16 +50,18 @@ func TestRandomizedConvergence(t *testing.T) {
 		}
 		configs = []config{
 			{peers: 8, steps: 1500, seeds: seeds[:100]},
+			{peers: 8, steps: 1500, seeds: seeds[:100], batch: true},
 			{peers: 3, steps: 150, seeds: seeds},
+			{peers: 3, steps: 150, seeds: seeds, batch: true},
 		}
 	}
 	for _, c := range configs {
 		for _, noLive := range []bool{false, true} {
 			for _, seed := range c.seeds {
-				name := fmt.Sprintf("peers=%d/steps=%d/nolive=%v/seed=%d", c.peers, c.steps, noLive, seed)
+				name := fmt.Sprintf("peers=%d/steps=%d/batch=%v/nolive=%v/seed=%d", c.peers, c.steps, c.batch, noLive, seed)
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					randomRun(t, seed, c.peers, c.steps, noLive)
+					randomRun(t, seed, c.peers, c.steps, noLive, c.batch)
 				})
 			}
 		}
@@ -108,8 +112,12 @@ func (s *sim) toServer(p *simPeer) {
 		s.t.Fatalf("Receive from %s: %v", p.id, err)
 	}
 	s.logf(p, "→ server %s; server at %s", describeMessage(msg), shortHeads(res.Heads))
+	s.deliver(p, res)
+}
+
+func (s *sim) deliver(from *simPeer, res Result) {
 	if res.Reply != nil {
-		p.inbox = append(p.inbox, res.Reply)
+		from.inbox = append(from.inbox, res.Reply)
 	}
 	for _, o := range res.Others {
 		for _, q := range s.peers {
@@ -117,6 +125,38 @@ func (s *sim) toServer(p *simPeer) {
 				q.inbox = append(q.inbox, o.Msg)
 			}
 		}
+	}
+}
+
+// toServerBatch hands the engine up to n queued messages at once, taken
+// from random peers (each peer's in order), as a busy server does.
+func (s *sim) toServerBatch(rng *rand.Rand, n int) {
+	var (
+		rs   []Receive
+		from []*simPeer
+	)
+	for range n {
+		p := s.peers[rng.IntN(len(s.peers))]
+		if len(p.outq) == 0 {
+			continue
+		}
+		rs = append(rs, Receive{Doc: "doc", Peer: p.key(), Msg: p.outq[0], Others: s.others(p)})
+		from = append(from, p)
+		p.outq = p.outq[1:]
+	}
+	if len(rs) == 0 {
+		return
+	}
+	results, errs, err := s.e.ReceiveAll(s.ctx, rs)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for i, res := range results {
+		if errs[i] != nil {
+			s.t.Fatalf("ReceiveAll from %s: %v", from[i].id, errs[i])
+		}
+		s.logf(from[i], "→ server (batch of %d) %s; server at %s", len(rs), describeMessage(rs[i].Msg), shortHeads(res.Heads))
+		s.deliver(from[i], res)
 	}
 }
 
@@ -176,7 +216,7 @@ func (s *sim) reconnect(p *simPeer, resume bool) {
 	s.speak(p)
 }
 
-func randomRun(t *testing.T, seed uint64, npeers, steps int, noLive bool) {
+func randomRun(t *testing.T, seed uint64, npeers, steps int, noLive, batch bool) {
 	s := &sim{t: t, ctx: context.Background(), e: NewLocal(&LocalOptions{NoLive: noLive}),
 		trace: os.Getenv("WEFT_RANDOMIZED_TRACE") == "1"}
 	rng := rand.New(rand.NewPCG(seed, 99))
@@ -213,7 +253,9 @@ func randomRun(t *testing.T, seed uint64, npeers, steps int, noLive bool) {
 				s.speak(p)
 			}
 		case r < 60:
-			if len(p.outq) > 0 {
+			if batch {
+				s.toServerBatch(rng, 1+rng.IntN(12))
+			} else if len(p.outq) > 0 {
 				s.toServer(p)
 			}
 		case r < 95:

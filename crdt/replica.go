@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -57,6 +58,25 @@ func (r *Replica) SpliceText(key string, pos, del int, insert string) error {
 	}
 	_, err = r.doc.Commit("", opts...)
 	return err
+}
+
+// ApplyChanges loads change chunks (a peer's, or this replica's own from a
+// copy) into the replica.
+func (r *Replica) ApplyChanges(chunks ...[]byte) error {
+	if err := r.doc.LoadIncremental(bytes.Join(chunks, nil)); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	return nil
+}
+
+// Fork returns an independent copy of the replica (with a new actor), for
+// preparing changes ahead of time.
+func (r *Replica) Fork() (*Replica, error) {
+	d, err := r.doc.Fork()
+	if err != nil {
+		return nil, err
+	}
+	return &Replica{doc: d, ss: automerge.NewSyncState(d), at: r.at}, nil
 }
 
 // Text returns the text at key of the root map ("" if absent).

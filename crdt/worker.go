@@ -3,12 +3,34 @@ package crdt
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 )
 
 // workerEnv marks a process started by a Pool as a worker.
 const workerEnv = "WEFT_CRDT_WORKER"
+
+// runWorker serves the parent on stdin and stdout.
+func runWorker() {
+	if dir := os.Getenv(workerProfileEnv); dir != "" {
+		// A diagnostic: the worker's CPU profile, for when the engine is the
+		// bottleneck (the server's --pprof sees only the parent).
+		if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%d.pprof", os.Getpid()))); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	serve(os.Stdin, os.Stdout, NewLocal(localOptsFromEnv()))
+}
+
+// workerProfileEnv names a directory where each worker writes its CPU
+// profile until its input closes.
+const workerProfileEnv = "WEFT_CRDT_WORKER_PROFILE"
 
 // MaybeRunWorker turns this process into a crdt worker when a Pool started
 // it, and never returns in that case. Call it first thing in main and in
@@ -17,7 +39,7 @@ func MaybeRunWorker() {
 	if os.Getenv(workerEnv) != "1" {
 		return
 	}
-	serve(os.Stdin, os.Stdout, NewLocal(localOptsFromEnv()))
+	runWorker()
 	os.Exit(0)
 }
 
@@ -42,9 +64,7 @@ func serve(in io.Reader, out io.Writer, l *Local) {
 func resultResponse(resp response, res Result) response {
 	resp.Data, resp.Changes, resp.N = res.Reply, res.Changes, res.NChanges
 	resp.Heads, resp.Their = packHeads(res.Heads), packHeads(res.TheirHeads)
-	for _, o := range res.Others {
-		resp.Out = append(resp.Out, wireOut(o))
-	}
+	resp.Out = packOut(res.Others)
 	return resp
 }
 
@@ -82,15 +102,11 @@ func handle(ctx context.Context, l *Local, req request) response {
 		res, err = l.Merge(ctx, Merge{Doc: req.Doc, Data: req.Data, Peers: req.Peers})
 		resp.Changes, resp.N, resp.Waiting = res.Changes, res.NChanges, res.Waiting
 		resp.Heads = packHeads(res.Heads)
-		for _, o := range res.Others {
-			resp.Out = append(resp.Out, wireOut(o))
-		}
+		resp.Out = packOut(res.Others)
 	case opGenerate:
 		var out []Outgoing
 		out, err = l.Generate(ctx, req.Doc, req.Peers)
-		for _, o := range out {
-			resp.Out = append(resp.Out, wireOut(o))
-		}
+		resp.Out = packOut(out)
 	case opSetPeer:
 		state := req.Data
 		if req.Nil {

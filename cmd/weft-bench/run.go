@@ -186,6 +186,9 @@ func runTrace(parent context.Context, cfg Config) (*Result, error) {
 		return nil, cause(fmt.Errorf("writer: %w", err))
 	}
 	setup := w.r.Heads()
+	if err := w.prepare(plan.Edits); err != nil {
+		return nil, err
+	}
 	loops.Add(1)
 	go func() { defer loops.Done(); w.readLoop() }()
 
@@ -225,7 +228,7 @@ func runTrace(parent context.Context, cfg Config) (*Result, error) {
 	sent0, recv0 := rn.wire.sent.Load(), rn.wire.recv.Load()
 	cpu0 := selfCPU()
 	start := time.Now()
-	sentAt, hashes, werr := w.replay(plan.Edits, cfg.Rate, cfg.Window, start)
+	sentAt, hashes, werr := w.replay(cfg.Rate, cfg.Window, start)
 	if werr == nil {
 		for _, rd := range readers {
 			select {
@@ -296,7 +299,10 @@ func runTrace(parent context.Context, cfg Config) (*Result, error) {
 	// Convergence: the writer's text, then every reader's.
 	res.TextLen = len([]rune(plan.Expected))
 	res.Converged = true
-	if t, err := w.r.Text("text"); err != nil || t != plan.Expected {
+	w.rmu.Lock()
+	cerr := w.catchUp()
+	w.rmu.Unlock()
+	if t, err := w.r.Text("text"); cerr != nil || err != nil || t != plan.Expected {
 		res.Converged = false
 		res.Diverged = append(res.Diverged, "writer (the tool's own replica: a bug in weft-bench)")
 	}
@@ -367,12 +373,76 @@ type writer struct {
 
 	rmu     sync.Mutex // the replica
 	r       *crdt.Replica
-	wmu     sync.Mutex // writes to the connection
-	resyncs int        // server messages that needed the sync machinery (under rmu)
-	msgs    int        // sync messages from the server (under rmu)
-	index   map[crdt.Hash]int
+	loaded  int          // prepared changes applied to r (under rmu)
+	wmu     sync.Mutex   // writes to the connection
+	resyncs int          // server messages that needed the sync machinery (under rmu)
+	msgs    int          // sync messages from the server (under rmu)
 	acked   atomic.Int64 // changes the server has acknowledged to the writer
 	waits   int          // times the replay waited for the window
+
+	// Written by prepare, before the connection's read loop starts; read
+	// only afterwards.
+	changes []prepared
+	index   map[crdt.Hash]int
+	sent    atomic.Int64 // changes sent so far
+}
+
+// prepared is one keystroke change, made before the clock starts.
+type prepared struct {
+	msg   []byte // the sync message that carries it
+	chunk []byte // the change alone
+	hash  crdt.Hash
+}
+
+// prepare commits every edit, each as one change, on a fork of the
+// writer's replica before the clock starts: the trace is fixed, so the
+// changes are too, and the tool's own Automerge work (about as costly as
+// the server's apply) then does not compete with the server for the CPU
+// while it is measured. What is sent, and when, is unchanged.
+func (w *writer) prepare(edits []Edit) error {
+	f, err := w.r.Fork()
+	if err != nil {
+		return err
+	}
+	w.changes = make([]prepared, 0, len(edits))
+	for i, e := range edits {
+		if err := f.SpliceText("text", e.Pos, e.Del, e.Insert); err != nil {
+			return fmt.Errorf("edit %d %+v: %w", i, e, err)
+		}
+		hs := f.Heads()
+		if len(hs) != 1 {
+			return fmt.Errorf("edit %d: the writer has %d heads, want 1", i, len(hs))
+		}
+		w.changes = append(w.changes, prepared{msg: f.ChangeMessage(), chunk: f.LastChange(), hash: hs[0]})
+		w.index[hs[0]] = i
+	}
+	return nil
+}
+
+// catchUp applies the changes sent so far to the writer's replica, before
+// its sync state answers the server or its text is checked (under rmu).
+func (w *writer) catchUp() error {
+	n := int(w.sent.Load())
+	if n <= w.loaded {
+		return nil
+	}
+	chunks := make([][]byte, 0, n-w.loaded)
+	for _, c := range w.changes[w.loaded:n] {
+		chunks = append(chunks, c.chunk)
+	}
+	if err := w.r.ApplyChanges(chunks...); err != nil {
+		return err
+	}
+	w.loaded = n
+	return nil
+}
+
+// has reports whether the writer holds h (sent it, or had it at setup).
+func (w *writer) has(h crdt.Hash) bool {
+	if i, ok := w.index[h]; ok {
+		return int64(i) < w.sent.Load()
+	}
+	return w.r.Has(h)
 }
 
 // newWriter joins, creates the document and syncs it until the server
@@ -442,7 +512,7 @@ func (w *writer) readLoop() {
 			w.msgs++
 			quiet := len(sm.need) == 0 && len(sm.changes) == 0
 			for _, h := range sm.heads {
-				quiet = quiet && w.r.Has(h)
+				quiet = quiet && w.has(h)
 			}
 			if len(sm.heads) == 1 {
 				if i, ok := w.index[sm.heads[0]]; ok && int64(i+1) > w.acked.Load() {
@@ -454,7 +524,10 @@ func (w *writer) readLoop() {
 			var ok bool
 			if !quiet {
 				w.resyncs++
-				if err = w.r.ReceiveMessage(m.Data); err == nil {
+				if err = w.catchUp(); err == nil {
+					err = w.r.ReceiveMessage(m.Data)
+				}
+				if err == nil {
 					reply, ok = w.r.Reply()
 				}
 			}
@@ -502,16 +575,16 @@ func (w *writer) delivered() int {
 	return int(n)
 }
 
-// replay commits each edit as one change and sends it with the heads (the
-// keystroke message of a client in sync). With rate > 0 change i is due at
-// start + i/rate (open loop); that is its intended send time. Otherwise
-// the intended time is when it was sent. With window > 0 change i waits
-// until change i-window has reached every reader.
-func (w *writer) replay(edits []Edit, rate float64, window int, start time.Time) (sentAt []time.Time, hashes []crdt.Hash, err error) {
-	sentAt = make([]time.Time, 0, len(edits))
-	hashes = make([]crdt.Hash, 0, len(edits))
+// replay sends each prepared change with the heads (the keystroke message
+// of a client in sync). With rate > 0 change i is due at start + i/rate
+// (open loop); that is its intended send time. Otherwise the intended time
+// is when it was sent. With window > 0 change i waits until change
+// i-window has reached every reader.
+func (w *writer) replay(rate float64, window int, start time.Time) (sentAt []time.Time, hashes []crdt.Hash, err error) {
+	sentAt = make([]time.Time, 0, len(w.changes))
+	hashes = make([]crdt.Hash, 0, len(w.changes))
 	ctx := w.rn.ctx
-	for i, e := range edits {
+	for i, c := range w.changes {
 		var due time.Time
 		if rate > 0 {
 			due = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
@@ -538,29 +611,15 @@ func (w *writer) replay(edits []Edit, rate float64, window int, start time.Time)
 				}
 			}
 		}
-		w.rmu.Lock()
-		err := w.r.SpliceText("text", e.Pos, e.Del, e.Insert)
-		var msg []byte
-		var hs crdt.Heads
-		if err == nil {
-			msg, hs = w.r.ChangeMessage(), w.r.Heads()
-			if len(hs) == 1 {
-				w.index[hs[0]] = i
-			}
-		}
-		w.rmu.Unlock()
-		if err != nil {
-			return sentAt, hashes, fmt.Errorf("edit %d %+v: %w", i, e, err)
-		}
-		if len(hs) != 1 {
-			return sentAt, hashes, fmt.Errorf("edit %d: the writer has %d heads, want 1", i, len(hs))
-		}
 		if rate <= 0 {
 			due = time.Now()
 		}
-		sentAt, hashes = append(sentAt, due), append(hashes, hs[0])
+		sentAt, hashes = append(sentAt, due), append(hashes, c.hash)
+		// Counted as sent before it leaves: the server's answer may come
+		// back before Send returns.
+		w.sent.Store(int64(i + 1))
 		w.wmu.Lock()
-		err = w.p.sendSync(session.TypeSync, w.rn.doc, msg)
+		err = w.p.sendSync(session.TypeSync, w.rn.doc, c.msg)
 		w.wmu.Unlock()
 		if err != nil {
 			return sentAt, hashes, fmt.Errorf("writer: %w", err)
