@@ -47,6 +47,27 @@ func (cl *Client) Receive(frame []byte) {
 	if cl.closed.Load() {
 		return
 	}
+	if !cl.joined.Load() {
+		// Until join, on a goroutine of its own. Decoding a join (nested
+		// peer metadata, a list of versions) and answering it take a
+		// deeper stack than any later message; on the transport's
+		// goroutine that would double its stack for the connection's
+		// life (Go shrinks a stack only when under a quarter of it is in
+		// use, and a WebSocket reader at rest already sits about 4 KiB
+		// deep in net/http, melody and gorilla). Here the deep stack is
+		// freed when the join is done: 8 KiB less per idle connection.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			cl.receive(frame)
+		}()
+		<-done
+		return
+	}
+	cl.receive(frame)
+}
+
+func (cl *Client) receive(frame []byte) {
 	msg, err := Decode(frame)
 	if err != nil {
 		cl.log.Info("closing connection: invalid frame", "err", err)

@@ -67,7 +67,7 @@ type document struct {
 	m      *Manager
 	id     string
 	log    *slog.Logger
-	inbox  chan event
+	inbox  chan *event // pointers: a slot costs 8 bytes, not an event's 250
 	stopCh chan struct{}
 	stopMu sync.Once
 	done   chan struct{}
@@ -125,7 +125,7 @@ func (h relayHandler) RelayCatchUp() { h.d.postRelay(event{kind: evCatchUp}) }
 func (d *document) postRelay(ev event) {
 	d.posted.Add(1)
 	select {
-	case d.inbox <- ev:
+	case d.inbox <- &ev:
 	case <-d.done:
 		d.posted.Add(-1)
 	}
@@ -147,7 +147,7 @@ func newDocument(m *Manager, id string) *document {
 		m:      m,
 		id:     id,
 		log:    m.log.With("doc", id),
-		inbox:  make(chan event, 1024),
+		inbox:  make(chan *event, 1024),
 		stopCh: make(chan struct{}),
 		evict:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
@@ -177,17 +177,19 @@ func (d *document) run() {
 	gap.Stop()
 	defer gap.Stop()
 	gapArmed := false
-	batch := make([]event, 0, maxBatch)
+	// Grown as needed: sized up front it would be 60 KiB of stack (doubled
+	// to 128 KiB) for every open document, busy or not.
+	var batch []event
 	for {
 		select {
 		case ev := <-d.inbox:
-			batch = append(batch[:0], ev)
+			batch = append(batch[:0], *ev)
 			d.posted.Add(-1)
 		drain:
 			for len(batch) < maxBatch {
 				select {
 				case ev := <-d.inbox:
-					batch = append(batch, ev)
+					batch = append(batch, *ev)
 					d.posted.Add(-1)
 				default:
 					break drain
@@ -236,7 +238,7 @@ func (d *document) run() {
 				select {
 				case ev := <-d.inbox:
 					d.posted.Add(-1)
-					d.process([]event{ev})
+					d.process([]event{*ev})
 					continue
 				default:
 				}

@@ -275,7 +275,7 @@ func (m *Manager) post(id string, ev event, create bool) bool {
 	d.posted.Add(1)
 	m.mu.Unlock()
 	select {
-	case d.inbox <- ev:
+	case d.inbox <- &ev:
 		return true
 	case <-d.done:
 		return false

@@ -86,25 +86,26 @@ func newHandler(d handlerDeps) http.Handler {
 // refused one is still upgraded, then closed with a close code and reason:
 // automerge-repo's Node client crashes on an HTTP error (PROTOCOL.md §6).
 func (d handlerDeps) upgrade(w http.ResponseWriter, r *http.Request) {
+	release := func() {}
 	if d.admission != nil {
-		release, refused := d.admission.admit(remoteIP(r))
+		var refused string
+		release, refused = d.admission.admit(remoteIP(r))
 		if refused != "" {
 			d.log.Warn("connection refused by a limit", "audit", "limit_"+refused, "remote", remoteIP(r))
 			d.metrics.refused.WithLabelValues(refused).Inc()
 			refuseUpgrade(w, r, d.checkOrigin, session.CloseTryAgainLater, "try again later")
 			return
 		}
-		// melody's handler returns when the connection is over.
-		defer release()
 	}
 	auth, err := d.auth.authenticate(r)
 	if err != nil {
+		release()
 		d.log.Warn("authentication failed", "audit", "auth_failed", "remote", remoteIP(r), "reason", authReason(err), "err", err)
 		d.metrics.refused.WithLabelValues("auth").Inc()
 		refuseUpgrade(w, r, d.checkOrigin, session.CloseUnauthorized, authReason(err))
 		return
 	}
-	upgrade(d.mel, w, r, auth)
+	upgrade(d.mel, w, r, auth, release, d.log)
 }
 
 // apiAuth requires a valid token on every API call (when auth is on) and

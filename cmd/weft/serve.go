@@ -88,7 +88,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	budget := fs.String("memory-budget", defaultMemoryBudget, "engine memory for open documents (512MiB, 2GB, or a percentage of the machine's or container's memory); over it, the least recently used documents without peers are unloaded; 0: no budget")
 	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "Automerge worker processes")
 	fs.Int64Var(&f.maxMessage, "max-message", 100<<20, "largest WebSocket message accepted, in bytes")
-	fs.IntVar(&f.sendQueue, "send-queue", 1024, "frames queued per connection before a slow reader is disconnected")
+	fs.IntVar(&f.sendQueue, "send-queue", 256, "frames queued per connection before a slow reader is disconnected")
 	fs.DurationVar(&f.pingPeriod, "ping-period", 20*time.Second, "WebSocket ping interval; a peer silent for twice as long is dropped")
 	fs.StringVar(&f.pprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; empty: off")
 	fs.StringVar(&f.webhooks, "webhooks", "", "JSON file of webhooks (url, secret or secretFile, events, docs) notified of document changes")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,19 +174,45 @@ func clientOf(s *melody.Session) *session.Client {
 }
 
 // upgrade hands a request to melody, remembering the hijacked net.Conn.
-// auth is what the request's token grants (nil: open mode).
-func upgrade(m *melody.Melody, w http.ResponseWriter, r *http.Request, auth *session.Auth) {
+// auth is what the request's token grants (nil: open mode); release is
+// called when the connection is over.
+//
+// melody's handler serves the connection until it ends, on the goroutine
+// it is called on. Called on net/http's, it would keep that goroutine's
+// stack (8 KiB, grown by net/http and the routing in front of it) and
+// net/http's connection state alive for the connection's life. So melody
+// runs on a goroutine of its own, and net/http's returns as soon as the
+// connection is hijacked (after that, net/http is done with it).
+func upgrade(m *melody.Melody, w http.ResponseWriter, r *http.Request, auth *session.Auth, release func(), log *slog.Logger) {
 	c := &wsConn{}
-	hw := &hijackWriter{ResponseWriter: w, conn: c}
-	if err := m.HandleRequestWithKeys(hw, r, map[string]any{"conn": c, "auth": auth}); err != nil {
-		// The upgrader already answered with an error status.
-		return
+	hw := &hijackWriter{ResponseWriter: w, conn: c, hijacked: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer release()
+		defer func() {
+			// Off net/http's goroutine, a panic would no longer be
+			// caught there: keep the server up, drop the connection.
+			if p := recover(); p != nil {
+				log.Error("panic serving a WebSocket connection", "panic", p, "stack", string(debug.Stack()))
+				if c.raw != nil {
+					c.raw.Close()
+				}
+			}
+		}()
+		// An error means the upgrader has answered with an error status.
+		m.HandleRequestWithKeys(hw, r, map[string]any{"conn": c, "auth": auth})
+	}()
+	select {
+	case <-hw.hijacked:
+	case <-done:
 	}
 }
 
 type hijackWriter struct {
 	http.ResponseWriter
-	conn *wsConn
+	conn     *wsConn
+	hijacked chan struct{} // closed once the connection is hijacked
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -198,6 +225,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn.raw = tooLargeConn{nc}
+	close(h.hijacked)
 	return h.conn.raw, rw, nil
 }
 
