@@ -611,7 +611,7 @@ func (d *docState) collectNew(msg []rawChange, had map[Hash]bool, pendingDeps ma
 		if had[c.hash] || added[c.hash] {
 			continue
 		}
-		if d.has(c.hash) {
+		if slices.Contains(after, c.hash) || d.has(c.hash) {
 			added[c.hash] = true
 			deps = append(deps, c.deps)
 			out = append(out, c.bytes)

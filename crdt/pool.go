@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -378,6 +379,9 @@ func (p *Pool) ReceiveAll(ctx context.Context, rs []Receive) ([]Result, []error,
 	req := request{Op: opReceiveAll, Doc: rs[0].Doc, All: make([]request, len(rs))}
 	for i, r := range rs {
 		req.All[i] = request{Peer: r.Peer, Data: r.Msg, Peers: r.Others}
+		if i > 0 && slices.Equal(r.Others, rs[i-1].Others) {
+			req.All[i].Peers, req.All[i].SamePeers = nil, true
+		}
 	}
 	resp, err := p.call(ctx, req)
 	if err != nil {

@@ -50,6 +50,9 @@ type request struct {
 	Nil bool `cbor:"7,keyasint,omitempty"`
 	// All carries the messages of opReceiveAll (Peer, Data, Peers each).
 	All []request `cbor:"9,keyasint,omitempty"`
+	// SamePeers (in All) says Peers are those of the message before: a
+	// burst from one writer names the same peers for every message.
+	SamePeers bool `cbor:"10,keyasint,omitempty"`
 	Msg []byte    `cbor:"8,keyasint,omitempty"`
 }
 

@@ -84,6 +84,9 @@ func handle(ctx context.Context, l *Local, req request) response {
 		rs := make([]Receive, len(req.All))
 		for i, sub := range req.All {
 			rs[i] = Receive{Doc: req.Doc, Peer: sub.Peer, Msg: sub.Data, Others: sub.Peers}
+			if sub.SamePeers && i > 0 {
+				rs[i].Others = rs[i-1].Others
+			}
 		}
 		var (
 			results []Result
