@@ -34,6 +34,15 @@
 // document as one chunk. Receive reports exactly the change chunks a
 // message added, so callers persist them before anything is sent.
 //
+// ReceiveAll takes a burst (the messages that queued while the document
+// was busy) in one call, and coalesces what each peer would get
+// (coalesce.go): consecutive hand-built messages to a peer become one,
+// with the last heads and every chunk. A burst of keystrokes then costs
+// each live peer one frame and one acknowledgement, which is what keeps a
+// busy document's fan-out near the cost of applying its changes. A peer
+// whose message is refused has its later messages in the burst refused
+// unapplied (its caller disconnects it).
+//
 // automerge-rs 0.5.0's own sync can stall for good: its in_flight flag
 // survives a message whose heads it lacks, so it never asks for them
 // (automerge#702, fixed in later cores). Receive detects that case and

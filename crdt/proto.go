@@ -52,8 +52,8 @@ type request struct {
 	All []request `cbor:"9,keyasint,omitempty"`
 	// SamePeers (in All) says Peers are those of the message before: a
 	// burst from one writer names the same peers for every message.
-	SamePeers bool `cbor:"10,keyasint,omitempty"`
-	Msg []byte    `cbor:"8,keyasint,omitempty"`
+	SamePeers bool   `cbor:"10,keyasint,omitempty"`
+	Msg       []byte `cbor:"8,keyasint,omitempty"`
 }
 
 type wireOut struct {

@@ -32,7 +32,10 @@
 //     a time. They decode, validate and post events to document inboxes; they do no engine
 //     or storage work (they block only while a document's inbox is full, which pushes back
 //     on that connection). The peer reply to join is queued from Receive itself, before any
-//     storage I/O (clients give up after one second, PROTOCOL.md §3.7).
+//     storage I/O (clients give up after one second, PROTOCOL.md §3.7). Until the join,
+//     Receive does its work on a short-lived goroutine and waits for it (still one call at a
+//     time): a join needs a deeper stack than later messages, and the reader's own stack
+//     would keep that depth for the connection's life.
 //   - Each document has one goroutine that owns its engine state (the Automerge document and
 //     the per-peer sync states, which are not goroutine-safe), its peer set and its
 //     persistence. Receive reaches it only through the document's inbox. The goroutine
