@@ -77,11 +77,30 @@ const maxDirect = 8192
 func (p *peerState) ackDirect(h Heads) bool {
 	for i, d := range p.direct {
 		if d.Equal(h) {
-			p.direct = p.direct[i+1:]
+			p.dropDirect(i + 1)
 			return true
 		}
 	}
 	return false
+}
+
+// pushDirect remembers heads sent directly, forgetting the oldest quarter
+// when full (a quarter at a time, so that a peer that stopped reading does
+// not cost a full move per change).
+func (p *peerState) pushDirect(h Heads) {
+	if len(p.direct) == maxDirect {
+		p.dropDirect(maxDirect / 4)
+	}
+	p.direct = append(p.direct, h)
+}
+
+// dropDirect forgets the n oldest entries, moving the rest to the front so
+// that the array is reused: a live peer's FIFO takes an entry per change
+// and gives them back an acknowledgement at a time.
+func (p *peerState) dropDirect(n int) {
+	k := copy(p.direct, p.direct[n:])
+	clear(p.direct[k:])
+	p.direct = p.direct[:k]
 }
 
 const maxPending = 10000
@@ -315,7 +334,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		// treat it like a direct send it will acknowledge.
 		res.Reply = buildMessage(res.Heads, res.Heads, [][]byte{d.doc.Save()})
 		p.theirHeads = res.Heads
-		p.direct = append(p.direct, res.Heads)
+		p.pushDirect(res.Heads)
 		p.acked = res.Heads
 		p.stale = true
 	default:
@@ -381,7 +400,7 @@ func (d *docState) hasAll(hs Heads) bool {
 // sync state says.
 func (d *docState) fanout(before, after Heads, chunks [][]byte, peers []string, skip string) []Outgoing {
 	var (
-		out    []Outgoing
+		out    = make([]Outgoing, 0, len(peers))
 		direct []byte
 		b      *built
 	)
@@ -398,10 +417,7 @@ func (d *docState) fanout(before, after Heads, chunks [][]byte, peers []string, 
 			q.theirHeads = after
 			q.stale = true
 			q.acked = after
-			if len(q.direct) == maxDirect {
-				q.direct = q.direct[1:]
-			}
-			q.direct = append(q.direct, after)
+			q.pushDirect(after)
 			continue
 		}
 		if m, ok := d.syncState(q).GenerateMessage(); ok {

@@ -728,8 +728,20 @@ func (d *document) syncRun(run []event, out []outMsg, changes *bytes.Buffer, n *
 		return out
 	}
 	rs := make([]crdt.Receive, len(live))
+	// One list per sender: a burst from one writer then names the same
+	// peers in the same order (map order is random), which the engine
+	// sends across its pipe once.
+	others := map[*Client][]string{}
 	for i, ev := range live {
-		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data, Others: d.othersFor(ev)}
+		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data}
+		if crdt.CarriesChanges(ev.msg.Data) {
+			o, ok := others[ev.cl]
+			if !ok {
+				o = d.otherKeys(ev.cl)
+				others[ev.cl] = o
+			}
+			rs[i].Others = o
+		}
 	}
 	start := time.Now()
 	ctx, cancel := ctxTimeout()
