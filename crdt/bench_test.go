@@ -99,16 +99,20 @@ func benchLive(b *testing.B, e Engine, history int) {
 	}
 }
 
-func BenchmarkLiveReceive(b *testing.B) {
+func BenchmarkLiveReceive(b *testing.B) { benchEngines(b, benchLive) }
+
+// benchEngines runs bench in-process and through a one-worker Pool, at
+// 1,000 and 10,000 changes of history.
+func benchEngines(b *testing.B, bench func(b *testing.B, e Engine, history int)) {
 	for _, h := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("local/history=%d", h), func(b *testing.B) { benchLive(b, NewLocal(nil), h) })
+		b.Run(fmt.Sprintf("local/history=%d", h), func(b *testing.B) { bench(b, NewLocal(nil), h) })
 		b.Run(fmt.Sprintf("pool/history=%d", h), func(b *testing.B) {
 			p, err := NewPool(&PoolOptions{Workers: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer p.Shutdown()
-			benchLive(b, p, h)
+			bench(b, p, h)
 		})
 	}
 }
@@ -118,19 +122,7 @@ func BenchmarkLiveReceive(b *testing.B) {
 // in one ReceiveAll while 10 readers follow in sync. Coalescing gives each
 // reader one message for the burst. ns/change is the engine's cost per
 // change.
-func BenchmarkLiveBatch(b *testing.B) {
-	for _, h := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("local/history=%d", h), func(b *testing.B) { benchBatch(b, NewLocal(nil), h) })
-		b.Run(fmt.Sprintf("pool/history=%d", h), func(b *testing.B) {
-			p, err := NewPool(&PoolOptions{Workers: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Shutdown()
-			benchBatch(b, p, h)
-		})
-	}
-}
+func BenchmarkLiveBatch(b *testing.B) { benchEngines(b, benchBatch) }
 
 func benchBatch(b *testing.B, e Engine, history int) {
 	const burst = 256

@@ -72,48 +72,42 @@ func errorKind(err error) error {
 func coalesce(rs []Receive, results []Result) {
 	type slot struct {
 		msg   *[]byte
-		b     **built
-		chain []*built
-		dead  bool
+		chain []*built // nil: not hand-built
 	}
 	last := map[string]*slot{}
 	var merged []*slot
-	visit := func(peer string, msg *[]byte, b **built) {
+	visit := func(peer string, msg *[]byte, b *built) {
 		if *msg == nil {
 			return
 		}
-		prev := last[peer]
-		if *b == nil || prev == nil || *prev.b == nil {
-			last[peer] = &slot{msg: msg, b: b, chain: []*built{*b}}
-			return
+		s := &slot{msg: msg}
+		if prev := last[peer]; b != nil && prev != nil && prev.chain != nil {
+			// prev is emptied here, so its chain can grow in place.
+			s.chain = append(prev.chain, b)
+			*prev.msg = nil
+			merged = append(merged, s)
+		} else if b != nil {
+			s.chain = []*built{b}
 		}
-		// prev dies here, so its chain can grow in place.
-		s := &slot{msg: msg, b: b, chain: append(prev.chain, *b)}
-		*prev.msg, *prev.b, prev.dead = nil, nil, true
-		merged = append(merged, s)
 		last[peer] = s
 	}
 	for i := range results {
 		res := &results[i]
-		visit(rs[i].Peer, &res.Reply, &res.replyBuilt)
+		visit(rs[i].Peer, &res.Reply, res.replyBuilt)
 		for j := range res.Others {
 			o := &res.Others[j]
-			visit(o.Peer, &o.Msg, &o.built)
+			visit(o.Peer, &o.Msg, o.built)
 		}
 	}
 	if len(merged) == 0 {
 		return
 	}
 	// Peers that were in step get the same chain: build its message once.
-	type msgAndBuilt struct {
-		msg []byte
-		b   *built
-	}
-	cache := map[string]msgAndBuilt{}
+	cache := map[string][]byte{}
 	var key []byte
 	for _, s := range merged {
-		if s.dead {
-			continue
+		if *s.msg == nil {
+			continue // merged into a later one in turn
 		}
 		key = key[:0]
 		for _, b := range s.chain {
@@ -126,10 +120,10 @@ func coalesce(rs []Receive, results []Result) {
 				chunks = append(chunks, b.chunks...)
 			}
 			heads := s.chain[len(s.chain)-1].heads
-			m = msgAndBuilt{buildMessage(heads, heads, chunks), &built{heads: heads, chunks: chunks}}
+			m = buildMessage(heads, heads, chunks)
 			cache[string(key)] = m
 		}
-		*s.msg, *s.b = m.msg, m.b
+		*s.msg = m
 	}
 	for i := range results {
 		res := &results[i]

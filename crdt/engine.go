@@ -85,8 +85,9 @@ type Receive struct {
 	Doc  string
 	Peer string
 	Msg  []byte
-	// Others are the document's other peers: when the message changed the
-	// document, each of them gets its next sync message in Result.Others.
+	// Others are the document's peers: when the message changed the
+	// document, each of them but Peer gets its next sync message in
+	// Result.Others.
 	Others []string
 }
 

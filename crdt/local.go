@@ -268,8 +268,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		for _, dep := range c.deps {
 			note(dep)
 		}
-		if _, ok := had[c.hash]; !ok && !c.opaque && len(c.deps) > 0 && !slices.Contains(before, c.hash) &&
-			!slices.ContainsFunc(c.deps, func(dep Hash) bool { return !slices.Contains(before, dep) }) {
+		if _, ok := had[c.hash]; !ok && !c.opaque && len(c.deps) > 0 && !slices.Contains(before, c.hash) && before.containsAll(c.deps) {
 			had[c.hash] = false
 		}
 		note(c.hash)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -44,6 +45,16 @@ func (hs Heads) Equal(o Heads) bool {
 	}
 	for i := range hs {
 		if hs[i] != o[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// containsAll reports whether every hash of want is one of hs.
+func (hs Heads) containsAll(want []Hash) bool {
+	for _, h := range want {
+		if !slices.Contains(hs, h) {
 			return false
 		}
 	}

@@ -109,7 +109,7 @@ func (m *Manager) Edit(ctx context.Context, req EditRequest) (EditResult, error)
 		ctx, cancel := ctxTimeout()
 		out, err := m.cfg.Engine.Edit(ctx, crdt.Edit{
 			Doc: d.id, Ops: req.Ops, Message: req.Message, Time: time.Now(),
-			Base: req.Base, Restore: req.Restore, Peers: d.otherKeys(nil),
+			Base: req.Base, Restore: req.Restore, Peers: d.peerKeys(),
 		})
 		cancel()
 		if err != nil {

@@ -84,6 +84,7 @@ type document struct {
 	heads    crdt.Heads
 	peers    map[*Client]*docPeer
 	byKey    map[string]*docPeer
+	keys     []string // every peer's key (peerKeys); nil when the peers changed
 	lastSeq  uint64
 	changes  int
 	snapSize int64
@@ -486,7 +487,7 @@ func (d *document) doCatchUp(out []outMsg, changes *bytes.Buffer, n *int) []outM
 func (d *document) merge(data []byte, out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
 	start := time.Now()
 	ctx, cancel := ctxTimeout()
-	res, err := d.m.cfg.Engine.Merge(ctx, crdt.Merge{Doc: d.id, Data: data, Peers: d.otherKeys(nil)})
+	res, err := d.m.cfg.Engine.Merge(ctx, crdt.Merge{Doc: d.id, Data: data, Peers: d.peerKeys()})
 	cancel()
 	d.mergeErr = err
 	if err != nil {
@@ -568,6 +569,7 @@ func (d *document) peer(cl *Client) *docPeer {
 	p := &docPeer{cl: cl}
 	d.peers[cl] = p
 	d.byKey[cl.key] = p
+	d.keys = nil
 	d.presence(EventJoin, cl)
 	if cl.storageID != "" && len(d.heads) > 0 {
 		// A returning peer resumes from the heads it shared last time.
@@ -584,22 +586,26 @@ func (d *document) peer(cl *Client) *docPeer {
 
 // othersFor lists the peers that may need a message after ev: none when
 // ev carries no change (an acknowledgement cannot change the document),
-// which keeps a crowd's acknowledgements from costing peers² work.
+// which keeps a crowd's acknowledgements from costing peers² work. The
+// list includes the sender; the engine skips it.
 func (d *document) othersFor(ev event) []string {
 	if !crdt.CarriesChanges(ev.msg.Data) {
 		return nil
 	}
-	return d.otherKeys(ev.cl)
+	return d.peerKeys()
 }
 
-func (d *document) otherKeys(cl *Client) []string {
-	keys := make([]string, 0, len(d.peers))
-	for c := range d.peers {
-		if c != cl {
-			keys = append(keys, c.key)
+// peerKeys lists every peer's engine key. The list is built once per
+// change of the peer set and shared, never modified: every message of a
+// burst names the same slice, which the engine's pipe sends once.
+func (d *document) peerKeys() []string {
+	if d.keys == nil && len(d.peers) > 0 {
+		d.keys = make([]string, 0, len(d.peers))
+		for c := range d.peers {
+			d.keys = append(d.keys, c.key)
 		}
 	}
-	return keys
+	return d.keys
 }
 
 func (d *document) sync(ev event, out []outMsg, changes *bytes.Buffer, n *int) []outMsg {
@@ -728,20 +734,8 @@ func (d *document) syncRun(run []event, out []outMsg, changes *bytes.Buffer, n *
 		return out
 	}
 	rs := make([]crdt.Receive, len(live))
-	// One list per sender: a burst from one writer then names the same
-	// peers in the same order (map order is random), which the engine
-	// sends across its pipe once.
-	others := map[*Client][]string{}
 	for i, ev := range live {
-		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data}
-		if crdt.CarriesChanges(ev.msg.Data) {
-			o, ok := others[ev.cl]
-			if !ok {
-				o = d.otherKeys(ev.cl)
-				others[ev.cl] = o
-			}
-			rs[i].Others = o
-		}
+		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data, Others: d.othersFor(ev)}
 	}
 	start := time.Now()
 	ctx, cancel := ctxTimeout()
@@ -919,6 +913,7 @@ func (d *document) drop(cl *Client) {
 	}
 	delete(d.byKey, cl.key)
 	delete(d.peers, cl)
+	d.keys = nil
 }
 
 // Loads slower than slowLoad, or from more than maxIncrementals change
