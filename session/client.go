@@ -170,10 +170,7 @@ func (cl *Client) sync(msg Message) {
 					cl.resyncAt = map[string]time.Time{}
 				}
 				cl.resyncAt[msg.DocumentID] = time.Now()
-				if cl.docs == nil {
-					cl.docs = map[string]bool{}
-				}
-				cl.docs[msg.DocumentID] = true
+				cl.subscribed(msg.DocumentID)
 				cl.m.post(msg.DocumentID, event{kind: evResync, cl: cl}, true)
 			}
 			return
@@ -185,10 +182,7 @@ func (cl *Client) sync(msg Message) {
 		cl.fail(CloseTooManyDocs, "too many documents open on one connection")
 		return
 	}
-	if cl.docs == nil {
-		cl.docs = map[string]bool{}
-	}
-	cl.docs[msg.DocumentID] = true
+	cl.subscribed(msg.DocumentID)
 	cl.m.post(msg.DocumentID, event{kind: evSync, cl: cl, msg: msg}, true)
 }
 
@@ -201,6 +195,15 @@ func (cl *Client) user() string {
 		return ""
 	}
 	return cl.auth.User
+}
+
+// subscribed records that this connection has the document open (the map
+// is made on first use: an idle connection has none).
+func (cl *Client) subscribed(doc string) {
+	if cl.docs == nil {
+		cl.docs = map[string]bool{}
+	}
+	cl.docs[doc] = true
 }
 
 func (cl *Client) ephemeral(msg Message) {
