@@ -138,37 +138,17 @@ export class Api {
    * it has (its X-Weft-Heads header; undefined when an older server does not send it).
    */
   async binary(doc: string): Promise<{ bytes: Uint8Array; heads: string[] | undefined }> {
-    let res: Response
-    try {
-      res = await this.#fetch(`${this.base}/api/docs/${encodeURIComponent(doc)}/binary`, {
-        headers: authHeaders(this.#token ? this.#token() : undefined),
-        credentials: "same-origin",
-        cache: "no-store",
-      })
-    } catch {
-      throw new ApiError(0, "network", "Can't reach the server. Check your connection and try again.")
-    }
+    const res = await this.#send("GET", `/api/docs/${encodeURIComponent(doc)}/binary`, authHeaders(this.#token ? this.#token() : undefined))
     if (!res.ok) throw new ApiError(res.status, "http", `The server answered ${res.status}.`)
     const header = res.headers.get("X-Weft-Heads")
-    const heads = header === null ? undefined : header.split(",").map(h => h.trim()).filter(Boolean)
+    const heads = header === null ? undefined : splitHeads(header)
     return { bytes: new Uint8Array(await res.arrayBuffer()), heads }
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json", ...authHeaders(this.#token ? this.#token() : undefined) }
     if (body !== undefined) headers["Content-Type"] = "application/json"
-    let res: Response
-    try {
-      res = await this.#fetch(`${this.base}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "same-origin",
-        cache: "no-store",
-      })
-    } catch (err) {
-      throw new ApiError(0, "network", "Can't reach the server. Check your connection and try again.")
-    }
+    const res = await this.#send(method, path, headers, body === undefined ? undefined : JSON.stringify(body))
     const text = await res.text()
     let json: unknown = undefined
     try {
@@ -187,6 +167,15 @@ export class Api {
       throw new ApiError(res.status, "no_api", "the server did not answer with JSON")
     }
     return json as T
+  }
+
+  /** Sends a request; a failure to reach the server is an ApiError with status 0. */
+  async #send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Response> {
+    try {
+      return await this.#fetch(`${this.base}${path}`, { method, headers, body, credentials: "same-origin", cache: "no-store" })
+    } catch {
+      throw new ApiError(0, "network", "Can't reach the server. Check your connection and try again.")
+    }
   }
 }
 

@@ -13,6 +13,7 @@
  */
 import { next as A } from "@automerge/automerge/slim"
 import type { StorageAdapterInterface } from "@automerge/automerge-repo/slim"
+import { sameHeads } from "./status"
 
 const KEY = "weft:discard"
 const CHANNEL = "weft:discard"
@@ -78,12 +79,6 @@ export function onDiscardElsewhere(docId: string, fn: () => void): () => void {
     if (m?.type === "discard" && m.docId === docId) fn()
   }
   return () => ch.close()
-}
-
-function sameHeads(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  const s = new Set(a)
-  return b.every(h => s.has(h))
 }
 
 /** The document `docId` as stored (snapshots, then incremental chunks), or null when none is. */

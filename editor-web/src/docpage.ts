@@ -12,7 +12,7 @@ import type { Peer } from "./presence/state"
 import { rememberDoc } from "./recent"
 import { clearDiscard, discardRequested, onDiscardElsewhere, replaceStoredCopy, requestDiscard } from "./discard"
 import { LocalSaver } from "./localsave"
-import { closeStorage, loadAutomerge, openStorage, type Client } from "./repo"
+import { loadAutomerge, openStorage, type Client } from "./repo"
 import type { Status } from "./status"
 import { SyncTracker } from "./sync"
 import { next as A } from "@automerge/automerge/slim"
@@ -402,7 +402,7 @@ export function mountDocument(ctx: AppContext, id: string): Page {
         lastError = err
         if (err instanceof ApiError && err.status === 0) break // offline: retrying now will not help
       } finally {
-        closeStorage(storage)
+        storage.close()
       }
     }
     if (unmounted) return false

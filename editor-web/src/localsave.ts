@@ -18,6 +18,7 @@
  */
 import { next as A } from "@automerge/automerge/slim"
 import type { DocHandle, DocumentId } from "@automerge/automerge-repo/slim"
+import { sameHeads } from "./status"
 
 export type LocalState = "saved" | "saving" | "failed"
 
@@ -188,8 +189,4 @@ export class LocalSaver {
     this.#state = state
     this.opts.onState?.(state, error)
   }
-}
-
-function sameHeads(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every(h => b.includes(h))
 }

@@ -38,11 +38,6 @@ export function openStorage(scope = "weft"): IndexedDBStorage {
   return new IndexedDBStorage(scope, "documents")
 }
 
-/** Closes the database connection of a storage from {@link openStorage} that no Repo uses. */
-export function closeStorage(storage: IndexedDBStorage): void {
-  storage.close()
-}
-
 /**
  * A Repo that syncs with the weft server at `server` over WebSocket, keeps documents in IndexedDB
  * (they open offline and survive reloads) and syncs directly with other tabs of this browser.

@@ -20,6 +20,7 @@ import { TEXT_PATH } from "../editor/positions"
 import { schema, schemaAdapter } from "../editor/schema"
 import { icons } from "../icons"
 import { relativeTime } from "../recent"
+import { sameHeads } from "../status"
 import type { Authors } from "./authors"
 import { contentAt, restoreLocally, sameContent } from "./restore"
 import { countLabel, groupChanges, mergePages, refreshChanges, type EditSession } from "./group"
@@ -221,10 +222,9 @@ export class HistoryPanel {
     const { api, docId } = this.#o
     this.#loading = true
     this.#loadingEl.hidden = this.#changes.length > 0
-    const limit = PAGE
     try {
       const [page, versions] = await Promise.all([
-        api.history(docId, { limit, skip: 0 }),
+        api.history(docId, { limit: PAGE, skip: 0 }),
         api.versions(docId).catch(err => {
           if (err instanceof ApiError && err.unavailable) return [] as NamedVersion[]
           throw err
@@ -547,8 +547,7 @@ export class HistoryPanel {
     if (!arrived()) return
     const doc = handle.doc() as A.Doc<WeftDoc>
     // Only if nobody edited since: then the document should be exactly the version.
-    const now = A.getHeads(doc)
-    if (now.length !== serverHeads.length || !now.every(h => serverHeads.includes(h))) return
+    if (!sameHeads(A.getHeads(doc), serverHeads)) return
     if (sameContent(doc, want)) return
     restoreLocally(handle, heads, `${message} (formatting)`)
   }

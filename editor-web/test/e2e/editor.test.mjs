@@ -11,34 +11,20 @@ import {
   editorText,
   eventually,
   launchBrowser,
+  newDocument,
   nodeClient,
   openDoc,
   person,
   prerequisites,
   screenshot,
   startWeft,
+  status,
+  typeInEditor,
+  withContext,
 } from "./harness.mjs"
 
 const skip = prerequisites()
 if (skip) console.log(`# skipping browser tests: ${skip}`)
-
-/** Runs a test body; on failure, attaches the server's last log lines and the pages' errors. */
-function withContext(server, people, fn) {
-  return async () => {
-    try {
-      await fn()
-    } catch (err) {
-      const logs = server().logs.slice(-40).join("\n")
-      const errors = people.flatMap(p => p.errors.map(e => `${p.name}: ${e}`)).join("\n")
-      err.message += `\n--- weft log (last 40 lines) ---\n${logs}\n--- page errors ---\n${errors || "(none)"}`
-      throw err
-    } finally {
-      for (const p of people.splice(0)) await p.context.close().catch(() => {})
-    }
-  }
-}
-
-const status = page => page.locator("[data-testid=status]")
 
 /** Waits until a fresh Node client can read `text` in the document from the server. */
 async function serverHas(url, id, text) {
@@ -48,19 +34,6 @@ async function serverHas(url, id, text) {
   } finally {
     await node.close()
   }
-}
-
-async function newDocument(p, base) {
-  await p.page.goto(`${base}/`)
-  await p.page.click("[data-testid=new-doc]")
-  await p.page.locator(".ProseMirror[contenteditable=true]").waitFor()
-  return p.page.url()
-}
-
-async function typeInEditor(page, text, { at = "end" } = {}) {
-  await page.locator(".ProseMirror").click()
-  await page.keyboard.press(at === "end" ? "Control+End" : "Control+Home")
-  await page.keyboard.type(text)
 }
 
 /**

@@ -118,6 +118,43 @@ export async function person(browser, name, { viewport = { width: 1280, height: 
   return { name, context, page, errors }
 }
 
+/**
+ * Wraps a test body that uses `people` (from {@link person}); on failure, attaches the server's
+ * (`server()`) last log lines and the pages' errors. Closes everyone's browser context after.
+ */
+export function withContext(server, people, fn) {
+  return async () => {
+    try {
+      await fn()
+    } catch (err) {
+      const logs = server().logs.slice(-40).join("\n")
+      const errors = people.flatMap(p => p.errors.map(e => `${p.name}: ${e}`)).join("\n")
+      err.message += `\n--- weft log (last 40 lines) ---\n${logs}\n--- page errors ---\n${errors || "(none)"}`
+      throw err
+    } finally {
+      for (const p of people.splice(0)) await p.context.close().catch(() => {})
+    }
+  }
+}
+
+/** Creates a document from the home page of the server at `base`; returns its URL (without query). */
+export async function newDocument(p, base) {
+  await p.page.goto(`${base}/`)
+  await p.page.click("[data-testid=new-doc]")
+  await p.page.locator(".ProseMirror[contenteditable=true]").waitFor()
+  return p.page.url().split("?")[0]
+}
+
+/** The document page's status pill (data-sync, data-connection, data-local). */
+export const status = page => page.locator("[data-testid=status]")
+
+/** Types `text` at the end (or the start) of the editor. */
+export async function typeInEditor(page, text, { at = "end" } = {}) {
+  await page.locator(".ProseMirror").click()
+  await page.keyboard.press(at === "end" ? "Control+End" : "Control+Home")
+  await page.keyboard.type(text)
+}
+
 /** Opens a document and waits until it can be edited. */
 export async function openDoc(p, url) {
   await p.page.goto(url)

@@ -10,41 +10,23 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { after, before, describe, it } from "node:test"
-import { WEFT_BIN, editorText, eventually, launchBrowser, person, prerequisites, screenshot, startWeft } from "./harness.mjs"
+import {
+  WEFT_BIN,
+  editorText,
+  eventually,
+  launchBrowser,
+  newDocument,
+  person,
+  prerequisites,
+  screenshot,
+  startWeft,
+  status,
+  typeInEditor,
+  withContext,
+} from "./harness.mjs"
 
 const skip = prerequisites()
 if (skip) console.log(`# skipping browser tests: ${skip}`)
-
-const status = page => page.locator("[data-testid=status]")
-
-/** Runs a test body; on failure, attaches the server's last log lines and the pages' errors. */
-function withContext(server, people, fn) {
-  return async () => {
-    try {
-      await fn()
-    } catch (err) {
-      const logs = server().logs.slice(-40).join("\n")
-      const errors = people.flatMap(p => p.errors.map(e => `${p.name}: ${e}`)).join("\n")
-      err.message += `\n--- weft log (last 40 lines) ---\n${logs}\n--- page errors ---\n${errors || "(none)"}`
-      throw err
-    } finally {
-      for (const p of people.splice(0)) await p.context.close().catch(() => {})
-    }
-  }
-}
-
-async function newDocument(p, base, path = "/") {
-  await p.page.goto(`${base}${path}`)
-  await p.page.click("[data-testid=new-doc]")
-  await p.page.locator(".ProseMirror[contenteditable=true]").waitFor()
-  return p.page.url().split("?")[0]
-}
-
-async function typeAtEnd(page, text) {
-  await page.locator(".ProseMirror").click()
-  await page.keyboard.press("Control+End")
-  await page.keyboard.type(text)
-}
 
 const saved = (p, what = "saved") =>
   eventually(async () => (await status(p.page).getAttribute("data-sync")) === "saved", { message: `${p.name} ${what}` })
@@ -76,13 +58,18 @@ describe("read-only access", { skip: skip ?? false, timeout: 300_000 }, () => {
     await server?.cleanup()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
+  /** A person signed in with the `weft_token` cookie. */
+  const signedIn = async (name, token) => {
+    const p = await person(browser, name)
+    await p.context.addCookies([{ name: "weft_token", value: token, url: server.url }])
+    return p
+  }
 
   it(
     "a reader cannot type and sees the badge while a writer's edits appear",
     withContext(ctx, people, async () => {
       // Ada signs in with the cookie; Rita follows a link that carries her token.
-      const ada = await person(browser, "Ada")
-      await ada.context.addCookies([{ name: "weft_token", value: tokens.ada, url: server.url }])
+      const ada = await signedIn("Ada", tokens.ada)
       const rita = await person(browser, "Rita")
       people.push(ada, rita)
 
@@ -91,7 +78,7 @@ describe("read-only access", { skip: skip ?? false, timeout: 300_000 }, () => {
 
       const url = await newDocument(ada, server.url)
       await ada.page.fill("[data-testid=title]", "Team handbook")
-      await typeAtEnd(ada.page, "Written by Ada.")
+      await typeInEditor(ada.page, "Written by Ada.")
       await saved(ada)
 
       await rita.page.goto(`${url}?token=${tokens.rita}`)
@@ -147,13 +134,11 @@ describe("read-only access", { skip: skip ?? false, timeout: 300_000 }, () => {
   it(
     "when the server refuses changes, the editor falls back to read-only",
     withContext(ctx, people, async () => {
-      const ada = await person(browser, "Ada")
-      await ada.context.addCookies([{ name: "weft_token", value: tokens.ada, url: server.url }])
-      const rita = await person(browser, "Rita")
-      await rita.context.addCookies([{ name: "weft_token", value: tokens.rita, url: server.url }])
+      const ada = await signedIn("Ada", tokens.ada)
+      const rita = await signedIn("Rita", tokens.rita)
       people.push(ada, rita)
       const url = await newDocument(ada, server.url)
-      await typeAtEnd(ada.page, "Only Ada writes here.")
+      await typeInEditor(ada.page, "Only Ada writes here.")
       await saved(ada)
 
       // Rita's page cannot learn her role (as with a server without /api/me): it starts editable.
@@ -161,7 +146,7 @@ describe("read-only access", { skip: skip ?? false, timeout: 300_000 }, () => {
       await rita.page.goto(url)
       await rita.page.locator(".ProseMirror[contenteditable=true]").waitFor({ timeout: 30_000 })
       await eventually(async () => (await editorText(rita.page)).includes("Only Ada writes here."), { message: "Rita has the text" })
-      await typeAtEnd(rita.page, " Rita tries.")
+      await typeInEditor(rita.page, " Rita tries.")
       // The server answers her change with an error message: the page turns read-only.
       await rita.page.locator("[data-testid=read-only]").waitFor({ state: "visible", timeout: 15_000 })
       assert.equal(await rita.page.locator(".ProseMirror").getAttribute("contenteditable"), "false")
@@ -323,7 +308,7 @@ describe("history panel", { skip: skip ?? false, timeout: 300_000 }, () => {
       // Another tab is another Automerge actor: a second session.
       await pa.reload()
       await pa.locator(".ProseMirror[contenteditable=true]").waitFor()
-      await typeAtEnd(pa, ". Beta.")
+      await typeInEditor(pa, ". Beta.")
       await pa.keyboard.press("Enter")
       await pa.keyboard.type("Gamma.")
       await saved(ada)
@@ -396,7 +381,7 @@ describe("history panel", { skip: skip ?? false, timeout: 300_000 }, () => {
       assert.match(await pa.locator("[data-testid=history-unavailable]").textContent(), /isn't available/)
       await screenshot(pa, "history-unavailable")
       // The editor keeps working.
-      await typeAtEnd(pa, "Still editable.")
+      await typeInEditor(pa, "Still editable.")
       await eventually(async () => (await editorText(pa)).includes("Still editable."), { message: "typing works" })
     }),
   )

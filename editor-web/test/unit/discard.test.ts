@@ -1,35 +1,12 @@
 import { next as A } from "@automerge/automerge"
-import type { Chunk, StorageAdapterInterface, StorageKey } from "@automerge/automerge-repo"
 import { describe, expect, it } from "vitest"
 import { loadStored, replaceStoredCopy } from "../../src/discard"
-
-/** An in-memory storage adapter with the key semantics of the IndexedDB one. */
-class MemoryStorage implements StorageAdapterInterface {
-  data = new Map<string, { key: StorageKey; data: Uint8Array }>()
-  async load(key: StorageKey) {
-    return this.data.get(JSON.stringify(key))?.data
-  }
-  async save(key: StorageKey, data: Uint8Array) {
-    this.data.set(JSON.stringify(key), { key, data })
-  }
-  async remove(key: StorageKey) {
-    this.data.delete(JSON.stringify(key))
-  }
-  #inRange(key: StorageKey, prefix: StorageKey) {
-    return prefix.every((p, i) => key[i] === p)
-  }
-  async loadRange(prefix: StorageKey): Promise<Chunk[]> {
-    return [...this.data.values()].filter(v => this.#inRange(v.key, prefix)).map(v => ({ key: v.key, data: v.data }))
-  }
-  async removeRange(prefix: StorageKey) {
-    for (const [k, v] of this.data) if (this.#inRange(v.key, prefix)) this.data.delete(k)
-  }
-}
+import { MemoryStorage } from "./memory-storage"
 
 describe("discarding refused changes", () => {
   const id = "4NMNnkMhL8jXrdJ9jamS58PAVdXu"
 
-  function setup() {
+  async function setup() {
     const server = A.change(A.init<{ text: string }>(), d => {
       d.text = "Only Ada writes here."
     })
@@ -39,15 +16,15 @@ describe("discarding refused changes", () => {
       A.splice(d, ["text"], 21, 0, " Rita tries.")
     })
     const storage = new MemoryStorage()
-    void storage.save([id, "snapshot", "a"], A.save(server))
-    void storage.save([id, "incremental", "b"], A.saveSince(mine, A.getHeads(server)))
-    void storage.save([id, "sync-state", "server-storage"], new Uint8Array([1, 2, 3]))
-    void storage.save(["otherdoc", "snapshot", "c"], A.save(mine))
+    await storage.save([id, "snapshot", "a"], A.save(server))
+    await storage.save([id, "incremental", "b"], A.saveSince(mine, A.getHeads(server)))
+    await storage.save([id, "sync-state", "server-storage"], new Uint8Array([1, 2, 3]))
+    await storage.save(["otherdoc", "snapshot", "c"], A.save(mine))
     return { server, mine, storage }
   }
 
   it("leaves exactly the server's copy, and nothing of other documents is touched", async () => {
-    const { server, storage } = setup()
+    const { server, storage } = await setup()
     expect((await loadStored<{ text: string }>(storage, id))!.text).toBe("Only Ada writes here. Rita tries.")
     const heads = await replaceStoredCopy(storage, id, A.save(server), A.getHeads(server))
     expect(heads).toEqual(A.getHeads(server))
@@ -60,14 +37,14 @@ describe("discarding refused changes", () => {
   })
 
   it("refuses a server copy that does not match the heads the server announced", async () => {
-    const { server, mine, storage } = setup()
+    const { server, mine, storage } = await setup()
     await expect(replaceStoredCopy(storage, id, A.save(server), A.getHeads(mine))).rejects.toThrow(/heads/)
     // Nothing was removed.
     expect((await loadStored<{ text: string }>(storage, id))!.text).toBe("Only Ada writes here. Rita tries.")
   })
 
   it("fails when the stored copy is not the server's after writing (something wrote it back)", async () => {
-    const { server, mine, storage } = setup()
+    const { server, mine, storage } = await setup()
     const racing = new MemoryStorage()
     racing.data = storage.data
     // A writer that slips the refused change back in right after the snapshot is saved.

@@ -1,18 +1,22 @@
 import { next as A } from "@automerge/automerge"
-import { Repo, type Chunk, type DocHandle, type StorageAdapterInterface, type StorageKey } from "@automerge/automerge-repo"
+import { Repo, type DocHandle, type StorageKey } from "@automerge/automerge-repo"
 import { describe, expect, it } from "vitest"
 import { loadStored } from "../../src/discard"
 import { LocalSaver, type LocalState } from "../../src/localsave"
+import { MemoryStorage } from "./memory-storage"
 
 type D = { text: string }
 
 /** In-memory storage whose writes can be held back (`hold()`) or made to fail (`failing`). */
-class SlowStorage implements StorageAdapterInterface {
-  data = new Map<string, { key: StorageKey; data: Uint8Array }>()
+class SlowStorage extends MemoryStorage {
   failing = false
   #held: (() => void)[] | null = null
   writes = 0
 
+  /** How many writes are being held back. */
+  get held() {
+    return this.#held?.length ?? 0
+  }
   hold() {
     this.#held = []
   }
@@ -21,31 +25,13 @@ class SlowStorage implements StorageAdapterInterface {
     this.#held = null
     for (const go of held) go()
   }
-  async #gate() {
+  protected override async gate() {
     if (this.#held) await new Promise<void>(r => this.#held!.push(r))
     if (this.failing) throw new Error("QuotaExceededError")
   }
-  async load(key: StorageKey) {
-    return this.data.get(JSON.stringify(key))?.data
-  }
-  async save(key: StorageKey, data: Uint8Array) {
-    await this.#gate()
+  override async save(key: StorageKey, data: Uint8Array) {
+    await super.save(key, data)
     this.writes++
-    this.data.set(JSON.stringify(key), { key, data })
-  }
-  async remove(key: StorageKey) {
-    await this.#gate()
-    this.data.delete(JSON.stringify(key))
-  }
-  #inRange(key: StorageKey, prefix: StorageKey) {
-    return prefix.every((p, i) => key[i] === p)
-  }
-  async loadRange(prefix: StorageKey): Promise<Chunk[]> {
-    return [...this.data.values()].filter(v => this.#inRange(v.key, prefix)).map(v => ({ key: v.key, data: v.data }))
-  }
-  async removeRange(prefix: StorageKey) {
-    await this.#gate()
-    for (const [k, v] of this.data) if (this.#inRange(v.key, prefix)) this.data.delete(k)
   }
 }
 
@@ -139,8 +125,13 @@ describe("LocalSaver", () => {
 
   it("flushNow writes even while a write is under way", async () => {
     const { storage, handle, saver } = await setup()
+    storage.hold()
     handle.change(d => A.splice(d, ["text"], 0, 0, "a"))
-    await saver.flushNow()
+    await until(() => storage.held === 1) // the saver's own write is under way
+    const flushed = saver.flushNow()
+    await until(() => storage.held === 2) // flushNow started another write instead of waiting for it
+    storage.release()
+    await flushed
     expect(await stored(storage, handle)).toBe("a")
   })
 
