@@ -15,13 +15,8 @@ type apiLimiter struct {
 	burst int
 
 	mu    sync.Mutex // guards ips and swept
-	ips   map[string]*ipBucket
+	ips   map[string]*rate.Limiter
 	swept time.Time
-}
-
-type ipBucket struct {
-	lim  *rate.Limiter
-	seen time.Time
 }
 
 // newAPILimiter returns nil (no limit) when perSecond <= 0.
@@ -29,7 +24,7 @@ func newAPILimiter(perSecond float64, burst int) *apiLimiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &apiLimiter{rate: rate.Limit(perSecond), burst: max(burst, 1), ips: map[string]*ipBucket{}}
+	return &apiLimiter{rate: rate.Limit(perSecond), burst: max(burst, 1), ips: map[string]*rate.Limiter{}}
 }
 
 // allow takes a token for ip; when there is none it returns how long until
@@ -42,9 +37,9 @@ func (l *apiLimiter) allow(ip string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute {
-		// Forget buckets idle long enough to be full again.
+		// Forget full buckets: a new one is the same.
 		for k, b := range l.ips {
-			if now.Sub(b.seen) > time.Minute {
+			if b.TokensAt(now) >= float64(l.burst) {
 				delete(l.ips, k)
 			}
 		}
@@ -52,11 +47,10 @@ func (l *apiLimiter) allow(ip string) (bool, time.Duration) {
 	}
 	b := l.ips[ip]
 	if b == nil {
-		b = &ipBucket{lim: rate.NewLimiter(l.rate, l.burst)}
+		b = rate.NewLimiter(l.rate, l.burst)
 		l.ips[ip] = b
 	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
+	r := b.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d

@@ -57,17 +57,24 @@ func newKeys(t testing.TB) *keys {
 	if k.ec, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		t.Fatal(err)
 	}
-	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-	ecBytes, err := k.ec.PublicKey.Bytes() // 0x04 || X || Y
-	must(t, err)
-	set := map[string]any{"keys": []map[string]string{
-		{"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256", "x": b64(ecBytes[1:33]), "y": b64(ecBytes[33:])},
-		{"kty": "RSA", "kid": "rsa-1", "n": b64(k.rsa.N.Bytes()), "e": b64([]byte{1, 0, 1})},
-	}}
-	js, _ := json.Marshal(set)
 	k.jwks = filepath.Join(k.dir, "jwks.json")
-	must(t, os.WriteFile(k.jwks, js, 0o644))
+	must(t, os.WriteFile(k.jwks, jwksOf(t, k.rsa, k.ec), 0o644))
 	return k
+}
+
+// jwksOf is a JWK set of the public halves of ecKey (kid "ec-1") and
+// rsaKey (kid "rsa-1").
+func jwksOf(t testing.TB, rsaKey *rsa.PrivateKey, ecKey *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	ecBytes, err := ecKey.PublicKey.Bytes() // 0x04 || X || Y
+	must(t, err)
+	js, err := json.Marshal(map[string]any{"keys": []map[string]string{
+		{"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256", "x": b64(ecBytes[1:33]), "y": b64(ecBytes[33:])},
+		{"kty": "RSA", "kid": "rsa-1", "n": b64(rsaKey.N.Bytes()), "e": b64([]byte{1, 0, 1})},
+	}})
+	must(t, err)
+	return js
 }
 
 func must(t testing.TB, err error) {

@@ -69,10 +69,10 @@ D1unr3JdpkynCnWOVhOruGx+L0DVWnF1ZaGAtxYs/fJc86c7sEeKaFe/
 
 // fuzzKeys are the fixed keys and the files the server reads them from.
 type fuzzKeys struct {
-	rsa                          *rsa.PrivateKey
-	ec                           *ecdsa.PrivateKey
-	secretFile, pemFile, jwksFil string
-	pem, jwks                    []byte
+	rsa                           *rsa.PrivateKey
+	ec                            *ecdsa.PrivateKey
+	secretFile, pemFile, jwksFile string
+	pem, jwks                     []byte
 }
 
 func loadFuzzKeys(tb testing.TB) *fuzzKeys {
@@ -89,33 +89,20 @@ func loadFuzzKeys(tb testing.TB) *fuzzKeys {
 		must(tb, err)
 		k.pem = append(k.pem, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})...)
 	}
-	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-	ecBytes, err := k.ec.PublicKey.Bytes()
-	must(tb, err)
-	k.jwks, _ = json.Marshal(map[string]any{"keys": []map[string]string{
-		{"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256", "x": b64(ecBytes[1:33]), "y": b64(ecBytes[33:])},
-		{"kty": "RSA", "kid": "rsa-1", "n": b64(k.rsa.N.Bytes()), "e": b64([]byte{1, 0, 1})},
-	}})
+	k.jwks = jwksOf(tb, k.rsa, k.ec)
 	dir := tb.TempDir()
-	k.secretFile, k.pemFile, k.jwksFil = filepath.Join(dir, "secret"), filepath.Join(dir, "keys.pem"), filepath.Join(dir, "jwks.json")
+	k.secretFile, k.pemFile, k.jwksFile = filepath.Join(dir, "secret"), filepath.Join(dir, "keys.pem"), filepath.Join(dir, "jwks.json")
 	must(tb, os.WriteFile(k.secretFile, []byte(testSecret), 0o600))
 	must(tb, os.WriteFile(k.pemFile, k.pem, 0o600))
-	must(tb, os.WriteFile(k.jwksFil, k.jwks, 0o600))
+	must(tb, os.WriteFile(k.jwksFile, k.jwks, 0o600))
 	return k
 }
 
 // longToken signs claims valid from 2020 to 2100 (fit for stored seeds).
 func longToken(tb testing.TB, m jwt.SigningMethod, key any, kid, sub string, docs map[string]string) string {
 	tb.Helper()
-	tok := jwt.NewWithClaims(m, claims{Name: sub, Docs: docs, RegisteredClaims: jwt.RegisteredClaims{Subject: sub,
-		NotBefore: jwt.NewNumericDate(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)),
-		ExpiresAt: jwt.NewNumericDate(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))}})
-	if kid != "" {
-		tok.Header["kid"] = kid
-	}
-	s, err := tok.SignedString(key)
-	must(tb, err)
-	return s
+	return token(tb, m, key, kid, sub, docs,
+		time.Until(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)), time.Until(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)))
 }
 
 const fuzzLeeway = 30 * time.Second
@@ -145,7 +132,7 @@ func FuzzToken(f *testing.F) {
 	dir := f.TempDir()
 	keyFile := filepath.Join(dir, "fuzzed-keys")
 	configs := make([]*authenticator, 4)
-	for i, files := range [][3]string{{k.secretFile, "", ""}, {"", k.pemFile, ""}, {"", "", k.jwksFil}, {k.secretFile, k.pemFile, k.jwksFil}} {
+	for i, files := range [][3]string{{k.secretFile, "", ""}, {"", k.pemFile, ""}, {"", "", k.jwksFile}, {k.secretFile, k.pemFile, k.jwksFile}} {
 		var err error
 		configs[i], err = newAuthenticator(files[0], files[1], files[2], fuzzLeeway)
 		must(f, err)
@@ -182,11 +169,13 @@ func FuzzToken(f *testing.F) {
 
 		// Keys from a fuzzed JWK set or PEM file: valid keys only, and
 		// what they accept passes the same check.
+		jwksOK := false
 		for i, parse := range []func([]byte) ([]keyEntry, error){parseJWKS, parsePEMKeys} {
 			keys, err := parse(keyset)
 			if err != nil {
 				continue
 			}
+			jwksOK = jwksOK || i == 0
 			for _, e := range keys {
 				if pk, ok := e.key.(*rsa.PublicKey); ok && pk.N.BitLen() < 2048 && i == 0 {
 					t.Fatalf("JWKS RSA key of %d bits accepted", pk.N.BitLen())
@@ -198,7 +187,7 @@ func FuzzToken(f *testing.F) {
 				}
 			}
 		}
-		if _, err := parseJWKS(keyset); err == nil {
+		if jwksOK {
 			must(t, os.WriteFile(keyFile, keyset, 0o600))
 			fa, err := newAuthenticator("", "", keyFile, fuzzLeeway)
 			if err != nil {
@@ -331,7 +320,7 @@ func FuzzHTTPRequest(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, method, path, headers string, body []byte, flags uint8) {
-		if method == "" || strings.IndexFunc(method, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) >= 0 || len(method) > 16 {
+		if method == "" || strings.IndexFunc(method, notTokenRune) >= 0 || len(method) > 16 {
 			method = "GET"
 		}
 		path = strings.Map(func(r rune) rune {
@@ -353,9 +342,7 @@ func FuzzHTTPRequest(f *testing.F) {
 		for i, line := range strings.Split(headers, "\n") {
 			name, value, ok := strings.Cut(line, ":")
 			name = strings.TrimSpace(name)
-			if !ok || i >= 20 || name == "" || strings.IndexFunc(name, func(r rune) bool {
-				return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
-			}) >= 0 {
+			if !ok || i >= 20 || name == "" || strings.IndexFunc(name, notTokenRune) >= 0 {
 				continue
 			}
 			switch strings.ToLower(name) {
@@ -423,6 +410,12 @@ func FuzzHTTPRequest(f *testing.F) {
 		resp.Body.Close()
 		checkResponse(t, method, path, hdr, resp, string(b), s.data)
 	})
+}
+
+// notTokenRune reports a rune that may not appear in an HTTP token (a
+// method or a header name).
+func notTokenRune(r rune) bool {
+	return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
 }
 
 // checkResponse holds what every HTTP answer must satisfy.

@@ -112,6 +112,9 @@ func (c docMemoryCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(docMemTotalDesc, prometheus.GaugeValue, float64(st.Total))
 	ch <- prometheus.MustNewConstMetric(docMemBudgetDesc, prometheus.GaugeValue, float64(st.Budget))
 	counts := make(map[float64]uint64, len(docMemBuckets))
+	for _, b := range docMemBuckets {
+		counts[b] = 0 // every bucket on every scrape, empty ones too
+	}
 	var sum float64
 	for _, v := range st.PerDoc {
 		sum += float64(v)

@@ -60,9 +60,9 @@ type serveFlags struct {
 	maxConnsPerIP  int
 	admissionRate  float64
 	admissionBurst int
-	connMsgRate    float64
 	apiRate        float64
 	apiBurst       int
+	connMsgRate    float64
 	connMsgBurst   int
 	connBytesRate  int64
 	maxDocsPerConn int
@@ -131,6 +131,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if f.proxies, err = parseTrustedProxies(f.trustedProxies); err != nil {
 		return nil, err
+	}
+	if f.pprofAddr != "" && !isLoopback(f.pprofAddr) {
+		return nil, fmt.Errorf("--pprof %s: the profiler listens on loopback addresses only", f.pprofAddr)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
@@ -283,14 +286,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Metrics:        metrics,
 	}, mgr)
 
+	if f.pprofAddr != "" {
+		stopPprof, err := startPprof(f.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
-	}
-	if f.pprofAddr != "" {
-		if err := startPprof(f.pprofAddr, log); err != nil {
-			return err
-		}
 	}
 	ready := &readiness{}
 	done := make(chan struct{})

@@ -48,10 +48,7 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 	} else if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
 		t.Fatal("the panicking connection was not closed")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for released.Load() != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 5*time.Second, "the admission slot to be released", func() bool { return released.Load() == 1 })
 	if released.Load() != 1 {
 		t.Fatalf("admission slot released %d times, want 1", released.Load())
 	}
