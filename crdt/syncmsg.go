@@ -146,17 +146,21 @@ func (r *reader) count() int {
 	return int(n)
 }
 
+// hashes reads a count-prefixed list of 32-byte hashes. The count is
+// checked against the bytes left before anything is allocated, and a short
+// read is an error, never a conversion of a short slice (which panics).
 func (r *reader) hashes() Heads {
 	n := r.count()
 	if r.err != nil {
 		return nil
 	}
-	hs := make(Heads, 0, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		hs = append(hs, Hash(r.take(32)))
-		if r.err != nil {
-			return nil
-		}
+	if uint64(n)*32 > uint64(len(r.b)-r.off) {
+		r.fail("truncated hash list")
+		return nil
+	}
+	hs := make(Heads, n)
+	for i := range hs {
+		hs[i] = Hash(r.take(32))
 	}
 	return hs
 }
