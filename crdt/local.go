@@ -47,6 +47,10 @@ type docState struct {
 	api *apiState
 	// builtSeq numbers hand-built messages (coalesce.go).
 	builtSeq uint64
+	// actors holds each actor's highest seq (seqcheck.go); nil until needed.
+	actors actorSeqs
+	// savedOK: the heads at which a snapshot last loaded back (snapshot.go).
+	savedOK Heads
 }
 
 type peerState struct {
@@ -283,6 +287,9 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		}
 	}
 
+	if err := d.checkSeqs(m.changes, had); err != nil {
+		return res, err
+	}
 	p := d.peer(r.Peer)
 	applied := !l.opts.NoLive && d.applyLive(p, m, had)
 	if applied {
@@ -300,6 +307,7 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 	var chunks [][]byte
 	if !before.Equal(res.Heads) || len(m.changes) > 0 {
 		chunks = d.collectNew(m.changes, had, pendingDeps, before, res.Heads)
+		d.noteSeqs(chunks)
 		res.Changes, res.NChanges = bytes.Join(chunks, nil), len(chunks)
 		d.apiState().grew(res.NChanges, len(res.Changes))
 	}
@@ -319,6 +327,14 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 		p.live = true
 		p.shared = res.Heads
 	}
+	// A fresh peer with a current core gets the whole document as one
+	// compact chunk instead of every change of its history (a
+	// per-keystroke document is ~200 times smaller this way), unless the
+	// document cannot be written as a snapshot that loads (ErrDamaged).
+	var whole []byte
+	if !catchingUp && !l.opts.NoLive && m.modern && len(m.need) == 0 && len(res.TheirHeads) == 0 && len(res.Heads) > 0 {
+		whole, _ = d.snapshot()
+	}
 	switch {
 	case catchingUp:
 	case len(m.need) == 0 && res.TheirHeads.Equal(res.Heads):
@@ -326,12 +342,9 @@ func (l *Local) Receive(_ context.Context, r Receive) (res Result, err error) {
 			res.Reply, res.replyBuilt = d.build(res.Heads, nil)
 			p.acked = res.Heads
 		}
-	case !l.opts.NoLive && m.modern && len(m.need) == 0 && len(res.TheirHeads) == 0 && len(res.Heads) > 0:
-		// A fresh peer with a current core: send the whole document as one
-		// compact chunk instead of every change of its history (a
-		// per-keystroke document is ~200 times smaller this way), then
-		// treat it like a direct send it will acknowledge.
-		res.Reply = buildMessage(res.Heads, res.Heads, [][]byte{d.doc.Save()})
+	case whole != nil:
+		// Then treat it like a direct send it will acknowledge.
+		res.Reply = buildMessage(res.Heads, res.Heads, [][]byte{whole})
 		p.theirHeads = res.Heads
 		p.pushDirect(res.Heads)
 		p.acked = res.Heads
@@ -471,6 +484,9 @@ func (l *Local) Merge(_ context.Context, m Merge) (res Result, err error) {
 			}
 		}
 	}
+	if err := d.checkSeqs(chunks, had); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 	if len(m.Data) > 0 {
 		if err := d.doc.LoadIncremental(m.Data); err != nil {
 			return res, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -480,6 +496,7 @@ func (l *Local) Merge(_ context.Context, m Merge) (res Result, err error) {
 	var added [][]byte
 	if !before.Equal(res.Heads) || len(chunks) > 0 {
 		added = d.collectNew(chunks, had, pendingDeps, before, res.Heads)
+		d.noteSeqs(added)
 		res.Changes, res.NChanges = bytes.Join(added, nil), len(added)
 		d.apiState().grew(res.NChanges, len(res.Changes))
 	}
@@ -748,7 +765,7 @@ func (l *Local) Save(_ context.Context, id string) (b []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.doc.Save(), nil
+	return d.snapshot()
 }
 
 // Heads implements Engine.

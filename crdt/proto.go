@@ -121,7 +121,7 @@ type response struct {
 }
 
 // Error kinds carried across the pipe, so sentinels survive it.
-var errKinds = []error{nil, ErrNotOpen, ErrCorrupt, ErrTooLarge, ErrBadMessage, ErrInvalidID, ErrBadEdit}
+var errKinds = []error{nil, ErrNotOpen, ErrCorrupt, ErrTooLarge, ErrBadMessage, ErrInvalidID, ErrBadEdit, ErrDamaged}
 
 func kindOf(err error) uint8 {
 	for i, e := range errKinds {

@@ -1,0 +1,109 @@
+package crdt
+
+import (
+	"encoding/hex"
+	"fmt"
+	"slices"
+)
+
+// automerge-rs 0.5.0 applies a change whose sequence number does not follow
+// its actor's previous one (a forged actor starting at seq 2, a second
+// change claiming a seq already taken), but the document chunk Save then
+// writes cannot be loaded ("changes out of order"): one such change, once
+// compacted, makes the document unreadable for everyone. checkSeqs refuses
+// those changes before they reach Automerge. It needs each actor's highest
+// seq: built from the history the first time a change arrives, then kept
+// up to date from the changes that enter (noteSeqs).
+
+// actorSeqs maps an actor (hex, automerge-go's form) to its highest seq.
+type actorSeqs map[string]uint64
+
+// checkSeqs returns an ErrBadMessage if a change of cs that the document
+// lacks would not be its actor's next seq. had says which hashes were
+// present (Receive notes every change and dependency of the message).
+// A change whose dependencies are missing waits inside Automerge and is
+// not judged here: honest peers send those too, out of order.
+func (d *docState) checkSeqs(cs []rawChange, had map[Hash]bool) error {
+	var next map[string]uint64 // this message's changes so far
+	applies := map[Hash]bool{} // this message's changes that apply now
+	for _, c := range cs {
+		if c.opaque || had[c.hash] {
+			continue
+		}
+		if !slices.ContainsFunc(c.deps, func(h Hash) bool { return !had[h] && !applies[h] }) {
+			applies[c.hash] = true
+			actor, seq, err := changeActorSeq(c)
+			if err != nil {
+				return err
+			}
+			cur, ok := next[actor]
+			if !ok {
+				cur = d.seqs()[actor]
+			}
+			if seq != cur+1 {
+				return fmt.Errorf("%w: change %s of actor %s has seq %d, not %d", ErrBadMessage, c.hash, actor, seq, cur+1)
+			}
+			if next == nil {
+				next = map[string]uint64{}
+			}
+			next[actor] = seq
+		}
+	}
+	return nil
+}
+
+// seqs returns each actor's highest seq, built from the whole history on
+// first use.
+func (d *docState) seqs() actorSeqs {
+	if d.actors != nil {
+		return d.actors
+	}
+	d.actors = actorSeqs{}
+	all, err := d.doc.Changes()
+	if err != nil {
+		return d.actors
+	}
+	for _, ch := range all {
+		if a := ch.ActorID(); ch.ActorSeq() > d.actors[a] {
+			d.actors[a] = ch.ActorSeq()
+		}
+	}
+	return d.actors
+}
+
+// noteSeqs records checked changes that entered the document.
+func (d *docState) noteSeqs(chunks [][]byte) {
+	if d.actors == nil {
+		return
+	}
+	for _, b := range chunks {
+		c, err := parseChange(b)
+		if err != nil || c.opaque {
+			d.actors = nil // unknown to us: rebuild when next needed
+			return
+		}
+		actor, seq, err := changeActorSeq(c)
+		if err != nil {
+			d.actors = nil
+			return
+		}
+		d.actors[actor] = max(d.actors[actor], seq)
+	}
+}
+
+// changeActorSeq reads the actor (as hex, automerge-go's form) and seq of
+// an uncompressed change chunk.
+func changeActorSeq(c rawChange) (string, uint64, error) {
+	r := &reader{b: c.bytes, off: 9}
+	br := &reader{b: r.take(r.uleb())}
+	br.hashes()
+	actor := br.take(br.uleb())
+	seq := br.uleb()
+	if err := firstErr(r.err, br.err); err != nil {
+		return "", 0, err
+	}
+	if seq == 0 {
+		return "", 0, fmt.Errorf("%w: change with seq 0", ErrBadMessage)
+	}
+	return hex.EncodeToString(actor), seq, nil
+}
