@@ -208,6 +208,12 @@ func loadDoc(data []byte) (*automerge.Doc, error) {
 		doc = automerge.New()
 	}
 	if len(rest) > 0 {
+		// automerge-rs 0.5.0 stops at a chunk it cannot parse and drops
+		// it and everything after it without an error: check the framing
+		// (and change checksums) first, so that damage is an error.
+		if _, err := splitChunks(rest); err != nil {
+			return nil, err
+		}
 		if err := doc.LoadIncremental(rest); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
@@ -527,6 +533,9 @@ func splitChunks(b []byte) ([]rawChange, error) {
 		}
 		chunk := b[:r.off]
 		b = b[r.off:]
+		if chunk[8] > 2 {
+			return nil, fmt.Errorf("%w: chunk of unknown type %d", ErrCorrupt, chunk[8])
+		}
 		if chunk[8] != 1 {
 			out = append(out, rawChange{opaque: true, bytes: chunk})
 			continue

@@ -27,8 +27,8 @@ func (d *docState) checkSeqs(cs []rawChange, had map[Hash]bool) error {
 	var next map[string]uint64 // this message's changes so far
 	applies := map[Hash]bool{} // this message's changes that apply now
 	for _, c := range cs {
-		if c.opaque || had[c.hash] {
-			continue
+		if c.opaque || had[c.hash] || applies[c.hash] {
+			continue // duplicates are harmless (catch-up answers overlap)
 		}
 		if !slices.ContainsFunc(c.deps, func(h Hash) bool { return !had[h] && !applies[h] }) {
 			applies[c.hash] = true

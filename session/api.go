@@ -34,6 +34,8 @@ type call struct {
 	done   chan error
 	err    error
 	writes bool // fn may add changes: a failed persist fails the call
+	// answered: done has its value (owned by the document's goroutine).
+	answered bool
 }
 
 // round is the batch state a call may add to: frames to send after the

@@ -68,6 +68,7 @@ func (cl *Client) Receive(frame []byte) {
 }
 
 func (cl *Client) receive(frame []byte) {
+	defer cl.recoverPanic()
 	msg, err := Decode(frame)
 	if err != nil {
 		cl.log.Info("closing connection: invalid frame", "err", err)
@@ -277,6 +278,15 @@ func (cl *Client) close(code int, reason string) {
 }
 
 // fail sends a protocol error message, then closes.
+// recoverPanic ends the connection whose frame panicked (a bug of ours):
+// the peer reconnects and resyncs; nobody else notices.
+func (cl *Client) recoverPanic() {
+	if r := recover(); r != nil {
+		cl.m.recovered(cl.log, "client", r)
+		cl.fail(CloseInternal, "internal error; reconnect")
+	}
+}
+
 func (cl *Client) fail(code int, reason string) {
 	cl.send(Message{Type: TypeError, SenderID: cl.m.peerID, TargetID: cl.peerID, Message: reason})
 	cl.close(code, reason)

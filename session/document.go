@@ -196,7 +196,10 @@ func (d *document) run() {
 					break drain
 				}
 			}
-			d.process(batch)
+			if !d.guard(func() { d.process(batch) }) {
+				d.crashedIn(batch)
+				return
+			}
 			if slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() }) {
 				// Other nodes' traffic alone does not keep a document open.
 				idle.Reset(d.m.cfg.IdleUnload)
@@ -215,13 +218,19 @@ func (d *document) run() {
 			gapArmed = false
 			if d.gap {
 				d.gapTry++
-				d.process([]event{{kind: evCatchUp}})
+				if !d.guard(func() { d.process([]event{{kind: evCatchUp}}) }) {
+					d.crashed()
+					return
+				}
 			}
 		case <-quiet.C:
-			d.maybeCompact()
+			if !d.guard(d.maybeCompact) {
+				d.crashed()
+				return
+			}
 		case <-idle.C:
 			if len(d.peers) == 0 && !d.m.events.pinned(d.id) && d.m.unload(d) {
-				d.close()
+				d.guard(d.close)
 				d.m.cfg.Metrics.Evicted("idle")
 				return
 			}
@@ -229,7 +238,7 @@ func (d *document) run() {
 		case <-d.evict:
 			if len(d.peers) == 0 && d.m.unload(d) {
 				d.log.Debug("unloading idle document: over the memory budget")
-				d.close()
+				d.guard(d.close)
 				d.m.cfg.Metrics.Evicted("budget")
 				return
 			}
@@ -239,16 +248,21 @@ func (d *document) run() {
 				select {
 				case ev := <-d.inbox:
 					d.posted.Add(-1)
-					d.process([]event{*ev})
+					if !d.guard(func() { d.process([]event{*ev}) }) {
+						d.crashedIn([]event{*ev})
+						return
+					}
 					continue
 				default:
 				}
 				break
 			}
-			for cl := range d.peers {
-				d.leave(cl)
-			}
-			d.close()
+			d.guard(func() {
+				for cl := range d.peers {
+					d.leave(cl)
+				}
+				d.close()
+			})
 			return
 		}
 	}
@@ -284,18 +298,9 @@ func (d *document) load() ([]byte, error) {
 			d.changes = meta.Changes
 		}
 	}
-	var heads crdt.Heads
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := ctxTimeout()
-		heads, err = d.m.cfg.Engine.Open(ctx, d.id, data)
-		cancel()
-		if err == nil || !errors.Is(err, crdt.ErrCrashed) || attempt == 3 {
-			break
-		}
-		// Until the pool has reaped a dead worker, calls to it fail at
-		// once (a write to a closed pipe); retrying at once would mark an
-		// innocent document broken. Give the restart a moment.
-		time.Sleep(20 * time.Millisecond << attempt)
+	heads, err := d.open(data)
+	if errors.Is(err, crdt.ErrCorrupt) {
+		data, heads, err = d.salvage(chunks, err)
 	}
 	if err != nil {
 		return nil, err
@@ -328,8 +333,16 @@ func (d *document) process(batch []event) {
 		calls   []*call // answered once this batch's changes are durable
 	)
 	defer func() {
+		r := recover()
 		for _, c := range calls {
+			if r != nil && c.err == nil {
+				c.err = fmt.Errorf("%w: %w", ErrUnavailable, ErrInternal)
+			}
+			c.answered = true
 			c.done <- c.err
+		}
+		if r != nil {
+			panic(r) // to run's guard, which ends the document
 		}
 	}()
 	if !d.loaded && d.broken == nil {
@@ -943,6 +956,11 @@ func (d *document) maybeCompact() {
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	snap, err := d.m.cfg.Engine.Save(ctx, d.id)
+	if errors.Is(err, crdt.ErrDamaged) {
+		// The change chunks load; a snapshot of them would not. Keep them.
+		d.damage("snapshot", err)
+		return
+	}
 	if errors.Is(err, crdt.ErrNotOpen) {
 		// Its worker restarted; reload on the next event.
 		d.loaded = false

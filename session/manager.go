@@ -85,6 +85,12 @@ type Metrics interface {
 	// Evicted counts a document unloaded while the server runs (reason
 	// "idle": no peer for IdleUnload; "budget": over MemoryBudget).
 	Evicted(reason string)
+	// Panicked counts a panic recovered on a goroutine that handles
+	// client input (where: "document", "client", "relay").
+	Panicked(where string)
+	// Damaged counts a document found damaged (what: "load", a stored
+	// chunk does not load; "snapshot", its changes cannot be compacted).
+	Damaged(what string)
 }
 
 // Manager owns the open documents and the connected clients.
@@ -99,6 +105,7 @@ type Manager struct {
 	all     map[*Client]struct{}
 	strikes map[string][]time.Time
 	banned  map[string]time.Time
+	damaged map[string]string // why a document is damaged (damage.go)
 	closing bool
 	// memTotal sums the documents' mem (see memAcct); evictable is set
 	// when a document may have become evictable since the last fruitless
@@ -166,6 +173,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		strikes: map[string][]time.Time{},
 		banned:  map[string]time.Time{},
 		gone:    map[string]*document{},
+		damaged: map[string]string{},
 	}
 	if cfg.Relay != nil {
 		if err := cfg.Relay.Serve(m.stored); err != nil {
@@ -434,3 +442,5 @@ func (nopMetrics) Fanout(time.Duration)       {}
 func (nopMetrics) Disconnect(int)             {}
 func (nopMetrics) Limited(string)             {}
 func (nopMetrics) Evicted(string)             {}
+func (nopMetrics) Panicked(string)            {}
+func (nopMetrics) Damaged(string)             {}

@@ -11,14 +11,19 @@ import (
 	"github.com/weft-dev/weft/session"
 )
 
-// evictMetrics counts evictions by reason; the rest is ignored.
-type evictMetrics struct {
+// countMetrics counts evictions by reason, recovered panics ("panic/" +
+// where) and damage ("damaged/" + what); the rest is ignored.
+type countMetrics struct {
 	mu      sync.Mutex
 	evicted map[string]int
 	opened  int
 }
 
-func (m *evictMetrics) Evicted(reason string) {
+func (m *countMetrics) Evicted(reason string) { m.add(reason) }
+func (m *countMetrics) Panicked(where string) { m.add("panic/" + where) }
+func (m *countMetrics) Damaged(what string)   { m.add("damaged/" + what) }
+
+func (m *countMetrics) add(reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.evicted == nil {
@@ -27,27 +32,27 @@ func (m *evictMetrics) Evicted(reason string) {
 	m.evicted[reason]++
 }
 
-func (m *evictMetrics) count(reason string) int {
+func (m *countMetrics) count(reason string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.evicted[reason]
 }
 
-func (m *evictMetrics) DocOpened(time.Duration) {
+func (m *countMetrics) DocOpened(time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.opened++
 }
 
-func (*evictMetrics) MessageIn(string, int)      {}
-func (*evictMetrics) MessageOut(string, int)     {}
-func (*evictMetrics) Applied(time.Duration, int) {}
-func (*evictMetrics) Persisted(time.Duration)    {}
-func (*evictMetrics) DocClosed()                 {}
-func (*evictMetrics) EngineCrash()               {}
-func (*evictMetrics) Disconnect(int)             {}
-func (*evictMetrics) Limited(string)             {}
-func (*evictMetrics) Fanout(time.Duration)       {}
+func (*countMetrics) MessageIn(string, int)      {}
+func (*countMetrics) MessageOut(string, int)     {}
+func (*countMetrics) Applied(time.Duration, int) {}
+func (*countMetrics) Persisted(time.Duration)    {}
+func (*countMetrics) DocClosed()                 {}
+func (*countMetrics) EngineCrash()               {}
+func (*countMetrics) Disconnect(int)             {}
+func (*countMetrics) Limited(string)             {}
+func (*countMetrics) Fanout(time.Duration)       {}
 
 // editMany makes n edits to doc, one acknowledged round trip each, so
 // that each lands in a batch (and a stored chunk) of its own.
@@ -76,7 +81,7 @@ func waitLoaded(t *testing.T, m *session.Manager, doc string, want bool) {
 // Over budget, the least recently used idle document is unloaded (and
 // only as many as the budget needs); it reloads with all its changes.
 func TestMemoryBudgetEvictsLRUIdle(t *testing.T) {
-	met := &evictMetrics{}
+	met := &countMetrics{}
 	e := newEnv(t, session.Config{IdleUnload: time.Hour, Metrics: met})
 	docs := []string{crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()}
 	a := newSyncClient(e.join("peer-a"))
@@ -131,7 +136,7 @@ func TestMemoryBudgetEvictsLRUIdle(t *testing.T) {
 // Documents with peers are never evicted, however far over budget; they
 // go as soon as their last peer leaves.
 func TestMemoryBudgetSparesDocumentsWithPeers(t *testing.T) {
-	met := &evictMetrics{}
+	met := &countMetrics{}
 	e := newEnv(t, session.Config{IdleUnload: time.Hour, MemoryBudget: 1, Metrics: met})
 	d1, d2, d3 := crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()
 	a := newSyncClient(e.join("peer-a"))
@@ -216,7 +221,7 @@ func TestCompactManyChunks(t *testing.T) {
 // A document that loads slowly from several chunks is compacted after
 // the load, so that the next load is one snapshot.
 func TestCompactAfterSlowLoad(t *testing.T) {
-	met := &evictMetrics{}
+	met := &countMetrics{}
 	e := newEnv(t, session.Config{IdleUnload: 30 * time.Millisecond, Metrics: met})
 	doc := crdt.NewDocumentID()
 	a := newSyncClient(e.join("peer-a"))

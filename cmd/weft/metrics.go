@@ -34,6 +34,8 @@ type metrics struct {
 	commit         prometheus.Histogram
 	batch          prometheus.Histogram
 	evictions      *prometheus.CounterVec
+	panics         *prometheus.CounterVec
+	damaged        *prometheus.CounterVec
 }
 
 // newMetrics returns the collectors; storage (its commit hook is
@@ -62,8 +64,10 @@ func newMetrics() *metrics {
 		commit:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_commit_seconds", Help: "One bbolt transaction, fsync included.", Buckets: buckets}),
 		batch:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weft_storage_batch_writes", Help: "Writes carried by one bbolt transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
 		evictions:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_document_evictions_total", Help: "Documents unloaded while serving, by reason (idle: no peer for --idle-unload; budget: over --memory-budget)."}, []string{"reason"}),
+		panics:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_panics_recovered_total", Help: "Panics recovered on goroutines that handle client input, by where (document, client, relay, http, websocket)."}, []string{"where"}),
+		damaged:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_documents_damaged_total", Help: "Documents found damaged, by what (load: a stored chunk does not load and was set aside; snapshot: its changes cannot be compacted)."}, []string{"what"}),
 	}
-	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects, m.refused, m.fanout, m.commit, m.batch, m.evictions)
+	reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.apply, m.changes, m.persist, m.docLoad, m.openDocs, m.crashes, m.workerRestarts, m.disconnects, m.refused, m.fanout, m.commit, m.batch, m.evictions, m.panics, m.damaged)
 	for _, r := range []string{"idle", "budget"} {
 		m.evictions.WithLabelValues(r) // exported at zero from the start
 	}
@@ -158,5 +162,7 @@ func (m *metrics) EngineCrash()          { m.crashes.Inc() }
 func (m *metrics) Limited(reason string) { m.refused.WithLabelValues(reason).Inc() }
 
 func (m *metrics) Evicted(reason string) { m.evictions.WithLabelValues(reason).Inc() }
+func (m *metrics) Panicked(where string) { m.panics.WithLabelValues(where).Inc() }
+func (m *metrics) Damaged(what string)   { m.damaged.WithLabelValues(what).Inc() }
 
 func (m *metrics) Disconnect(code int) { m.disconnects.WithLabelValues(strconv.Itoa(code)).Inc() }

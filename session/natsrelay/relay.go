@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,8 @@ type Options struct {
 	// Heartbeat is the membership beat; a node silent for three beats is
 	// no longer waited for. Zero means 1s.
 	Heartbeat time.Duration
+	// OnPanic, if set, counts a panic recovered in a message handler.
+	OnPanic func()
 }
 
 // Relay is a session.Relay over one NATS connection.
@@ -159,6 +162,7 @@ func (r *Relay) beat() {
 }
 
 func (r *Relay) onNode(m *nats.Msg) {
+	defer r.recoverPanic(m.Subject)
 	from := m.Header.Get(HeaderNode)
 	if from == "" || from == r.id {
 		return
@@ -253,6 +257,7 @@ func (r *Relay) Subscribe(doc string, h session.RelayHandler) (func(), error) {
 	}
 	prefix := docPrefix + doc + "."
 	sub, err := r.nc.Subscribe(prefix+"*", func(m *nats.Msg) {
+		defer r.recoverPanic(m.Subject)
 		if m.Header.Get(HeaderNode) == r.id {
 			return
 		}
@@ -436,6 +441,7 @@ func (r *Relay) Serve(load func(doc string) ([]byte, error)) error {
 		return errors.New("natsrelay: Serve called twice")
 	}
 	sub, err := r.nc.Subscribe(catchUpPrefix+"*", func(m *nats.Msg) {
+		defer r.recoverPanic(m.Subject)
 		if m.Header.Get(HeaderNode) == r.id || m.Reply == "" {
 			return
 		}
@@ -524,4 +530,16 @@ func checkDoc(doc string) error {
 		return fmt.Errorf("natsrelay: invalid document id %q", doc)
 	}
 	return nil
+}
+
+// recoverPanic keeps a panic in handling another node's message (a bug of
+// ours) from ending the process: the message is dropped, and the gap
+// catch-up recovers what it carried.
+func (r *Relay) recoverPanic(subject string) {
+	if p := recover(); p != nil {
+		r.log.Error("recovered from a panic handling a relay message", "subject", subject, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if r.opts.OnPanic != nil {
+			r.opts.OnPanic()
+		}
+	}
 }

@@ -1,0 +1,89 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage"
+)
+
+// A document is damaged when Automerge cannot load a stored chunk, or
+// cannot write its changes back as one snapshot that loads (crdt.ErrDamaged:
+// automerge-rs 0.5.0 applied a change it cannot re-encode). A damaged
+// document keeps being served with everything that loads: refusing it
+// would let one bad chunk make it unreadable for everyone. A chunk that
+// does not load is set aside in storage for inspection, never deleted.
+
+// Damage describes why a document is damaged; "" when it is not.
+func (m *Manager) Damage(doc string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.damaged[doc]
+}
+
+// damage records and reports that the document is damaged.
+func (d *document) damage(what string, err error) {
+	d.m.mu.Lock()
+	first := d.m.damaged[d.id] == ""
+	if first {
+		d.m.damaged[d.id] = what + ": " + err.Error()
+	}
+	d.m.mu.Unlock()
+	if first {
+		d.log.Error("document damaged; serving what loads", "what", what, "err", err)
+		d.m.cfg.Metrics.Damaged(what)
+	}
+}
+
+// salvage opens a document whose stored chunks do not load together: it
+// adds them one at a time, in storage order, and sets aside each chunk the
+// engine refuses. It costs a load per chunk (compaction keeps them few) and
+// runs only for a document that failed to load. It returns what loaded.
+func (d *document) salvage(chunks storage.Chunks, openErr error) ([]byte, crdt.Heads, error) {
+	all := append(append([][]byte{}, chunks.Snapshots...), chunks.Incrementals...)
+	var good []byte
+	bad := 0
+	for i, c := range all {
+		try := append(good[:len(good):len(good)], c...)
+		_, err := d.open(try)
+		if err == nil {
+			good = try
+			continue
+		}
+		if !errors.Is(err, crdt.ErrCorrupt) && !errors.Is(err, crdt.ErrCrashed) {
+			return nil, nil, err
+		}
+		bad++
+		reason := fmt.Sprintf("chunk %d of %d does not load: %v", i+1, len(all), err)
+		ctx, cancel := ctxTimeout()
+		if err := d.m.cfg.Store.SetAside(ctx, d.id, c, reason); err != nil {
+			cancel()
+			return nil, nil, fmt.Errorf("setting a damaged chunk aside: %w", err)
+		}
+		cancel()
+	}
+	heads, err := d.open(good)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.damage("load", fmt.Errorf("%d of %d stored chunks set aside (%w)", bad, len(all), openErr))
+	return good, heads, nil
+}
+
+// open loads data into the engine, waiting out a worker restart.
+func (d *document) open(data []byte) (crdt.Heads, error) {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := ctxTimeout()
+		heads, err := d.m.cfg.Engine.Open(ctx, d.id, data)
+		cancel()
+		if err == nil || !errors.Is(err, crdt.ErrCrashed) || attempt == 3 {
+			return heads, err
+		}
+		// Until the pool has reaped a dead worker, calls to it fail at
+		// once (a write to a closed pipe); retrying at once would mark an
+		// innocent document broken. Give the restart a moment.
+		time.Sleep(20 * time.Millisecond << attempt)
+	}
+}

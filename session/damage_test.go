@@ -1,0 +1,51 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/session"
+)
+
+// TestDamagedChunkSetAside: a stored chunk that Automerge cannot load does
+// not make the document unavailable. It opens with every chunk that loads,
+// reports itself damaged, and the bad chunk is set aside in storage.
+func TestDamagedChunkSetAside(t *testing.T) {
+	met := &countMetrics{}
+	e := newEnv(t, session.Config{Metrics: met})
+	ctx := context.Background()
+	x := crdt.NewDocumentID()
+	src := newText(t, "kept")
+	if _, err := e.store.Append(ctx, x, src.Save(), 1); err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte("\x85\x6f\x4a\x83 not an automerge chunk")
+	if _, err := e.store.Append(ctx, x, bad, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SpliceText("text", 4, 0, " too"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Append(ctx, x, src.LastChange(), 1); err != nil {
+		t.Fatal(err)
+	}
+
+	a := newSyncClient(e.join("peer-a"))
+	a.open(x, crdt.NewReplica())
+	converged(t, x, "kept too", a)
+	if d := e.m.Damage(x); d == "" {
+		t.Fatal("the document is not reported damaged")
+	}
+	if n := met.count("damaged/load"); n != 1 {
+		t.Fatalf("damaged documents counted %d, want 1", n)
+	}
+	aside, err := e.store.SetAsideChunks(x)
+	if err != nil || len(aside) != 1 || !bytes.Equal(aside[0].Chunk, bad) {
+		t.Fatalf("set aside: %+v, %v; want the bad chunk", aside, err)
+	}
+	// Edits go on and are stored.
+	a.edit(x, appendText("!"))
+	converged(t, x, "kept too!", a)
+}
