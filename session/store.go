@@ -30,7 +30,8 @@ import (
 //     process or the machine. Persist-before-send (see the package comment)
 //     rests on this. How writes become durable is the implementation's (the
 //     bbolt store commits the writes of many documents in one transaction
-//     and one fsync); a write that fails fails alone.
+//     and one fsync). A write refused for its own reasons (ErrNotFound,
+//     ErrExists, ErrInvalid) changes nothing and does not fail others.
 //   - If ctx is done before the write is taken, the write returns ctx.Err()
 //     and nothing is written; once taken, it waits for its outcome.
 //   - Byte slices passed in may be reused by the caller once the call
