@@ -5,7 +5,18 @@
 //
 // It knows nothing of HTTP or WebSockets: the transport (melody in cmd/weft, a fake in the
 // tests) sits behind the small [Conn] interface, documents run in a [crdt.Engine], and bytes
-// go to a [storage.Store].
+// go to a [Store].
+//
+// # The store
+//
+// [Store] (store.go) is the seam between session and durable storage: the operations the
+// Manager uses (chunks appended, compacted and loaded, per-peer sync states, document
+// metadata and listing, named versions, deletion), with their contract in its doc comments;
+// chiefly, a write returns only once it is durable. Session owns the interface; the data
+// types and errors stay package storage's, so session imports storage and never the other
+// way round. [*storage.Store] (bbolt, group commit) satisfies it as it is and is what
+// cmd/weft passes in [Config.Store]; another backend implements the same methods and passes
+// the contract suite in storage/storagetest, which storage's own tests run for bbolt.
 //
 // # Core types
 //
@@ -58,6 +69,9 @@
 //     by the session's mutex.
 //   - Event subscribers ([Manager.Subscribe], events.go) are kept under their own mutex and
 //     called on document goroutines, outside it; they must not block.
+//   - The [Store] is called from every document goroutine at once, and from API callers'
+//     goroutines (List, and Exists before a read) and the relay's (Load, for other nodes
+//     catching up); it must be safe for concurrent use.
 //   - [Manager]'s mutex guards its maps only (documents, clients, strikes, bans); it is never
 //     held across engine, storage or transport calls, except Conn.Close in Connect after
 //     Shutdown has begun.
@@ -65,7 +79,8 @@
 // # Persist before send
 //
 // A document goroutine applies a batch of sync messages, appends every change they added to
-// the store (group-committed and fsynced by storage), and only then sends the replies and the
+// the store (each Append returns once durable; the bbolt store group-commits and fsyncs
+// the writes of every document together), and only then sends the replies and the
 // fan-out to other peers. A head advertised to any client is therefore always durable: a
 // client acknowledged for an edit never loses it, even to kill -9 (unless the store runs
 // with NoSync). If the append fails, nothing is sent and the document is reloaded from what

@@ -26,9 +26,9 @@ type Conn interface {
 
 // Config configures a Manager. Zero fields take the documented defaults.
 type Config struct {
-	Store  *storage.Store // required
-	Engine crdt.Engine    // required
-	Logger *slog.Logger   // nil: discard
+	Store  Store        // required
+	Engine crdt.Engine  // required
+	Logger *slog.Logger // nil: discard
 	// PeerID is the server's peer id; "" means "weft-" + the storage id.
 	PeerID string
 	// JoinTimeout closes connections that send no join; zero means 30s.

@@ -12,6 +12,20 @@
 // [Store.SaveSyncState] and [Store.LoadSyncState] keep per-peer sync states, [Store.Meta] and
 // [Store.List] describe documents as [DocMeta]. [Store.StorageID] is the node's own storage id.
 //
+// # The seam
+//
+// Package session does not depend on [Store] itself but on an interface it owns,
+// session.Store (session/store.go): the methods it uses (Load, Append, Compact, Meta, List,
+// Exists, Delete, SaveSyncState, LoadSyncState, PutVersion, Versions, StorageID), which
+// [*Store] has with no adapter. Their contract is written there; the types ([Chunks],
+// [DocMeta], [Version]) and errors ([ErrNotFound], [ErrExists], [ErrInvalid], [ErrCorrupt],
+// [ErrClosed]) stay here, so the import arrow runs session → storage only. Package
+// storage/storagetest is the contract suite for that interface (it imports storage, never
+// session): storage's TestContract runs it against this Store, and a second backend (NATS
+// JetStream) must pass it too. What the rest of this comment describes (bbolt layout, group
+// commit, NodeMeta, WriteTo, Check, Stats, OpenReadOnly) is this implementation's; cmd/weft
+// uses those directly.
+//
 // # On-disk layout (format 1)
 //
 //	meta/                         bucket
