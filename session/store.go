@@ -92,4 +92,13 @@ type Store interface {
 	// Versions returns docID's named versions, oldest (by Time) first;
 	// ErrNotFound if the document is not stored.
 	Versions(docID string) ([]storage.Version, error)
+
+	// SetAside durably keeps a copy of a chunk of docID that does not
+	// load, with the reason, for inspection. Neither Delete nor Compact
+	// removes it.
+	SetAside(ctx context.Context, docID string, chunk []byte, reason string) error
+
+	// SetAsideChunks returns docID's set-aside chunks, oldest first (none
+	// is not an error).
+	SetAsideChunks(docID string) ([]storage.Aside, error)
 }

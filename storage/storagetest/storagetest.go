@@ -33,6 +33,8 @@ type Store interface {
 	LoadSyncState(docID, peerStorageID string) ([]byte, error)
 	PutVersion(ctx context.Context, docID string, v storage.Version) error
 	Versions(docID string) ([]storage.Version, error)
+	SetAside(ctx context.Context, docID string, chunk []byte, reason string) error
+	SetAsideChunks(docID string) ([]storage.Aside, error)
 
 	// Close stops the store; every later call but StorageID and Close
 	// fails with storage.ErrClosed. A second Close returns nil.
@@ -83,6 +85,7 @@ func Run(t *testing.T, newBackend NewBackend) {
 		{"a done context writes nothing", testCanceled},
 		{"closed store refuses calls", testClosed},
 		{"corrupt chunk is a clear error", testCorrupt},
+		{"set-aside chunks outlive delete and reopen", testSetAside},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newEnv(t, newBackend))
