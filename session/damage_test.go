@@ -3,6 +3,7 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/weft-dev/weft/crdt"
@@ -45,6 +46,20 @@ func TestDamagedChunkSetAside(t *testing.T) {
 	if err != nil || len(aside) != 1 || !bytes.Equal(aside[0].Chunk, bad) {
 		t.Fatalf("set aside: %+v, %v; want the bad chunk", aside, err)
 	}
+	// Compaction folds what loaded into a snapshot: the bad chunk leaves
+	// the document's chunks (its copy stays set aside).
+	eventually(t, "the bad chunk to leave the document", func() error {
+		chunks, err := e.store.Load(x)
+		if err != nil {
+			return err
+		}
+		for _, c := range append(chunks.Snapshots, chunks.Incrementals...) {
+			if bytes.Equal(c, bad) {
+				return errors.New("still stored")
+			}
+		}
+		return nil
+	})
 	// Edits go on and are stored.
 	a.edit(x, appendText("!"))
 	converged(t, x, "kept too!", a)

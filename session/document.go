@@ -299,7 +299,8 @@ func (d *document) load() ([]byte, error) {
 		}
 	}
 	heads, err := d.open(data)
-	if errors.Is(err, crdt.ErrCorrupt) {
+	salvaged := errors.Is(err, crdt.ErrCorrupt)
+	if salvaged {
 		data, heads, err = d.salvage(chunks, err)
 	}
 	if err != nil {
@@ -315,6 +316,11 @@ func (d *document) load() ([]byte, error) {
 		// (at the next quiet second) so the next load is one chunk.
 		d.slowLoad = took > slowLoad
 		d.dirty = d.dirty || d.slowLoad || d.incCount > maxIncrementals
+	}
+	if salvaged {
+		// Fold what loaded into one snapshot at the next quiet second: the
+		// bad chunk leaves the document (a copy stays set aside).
+		d.slowLoad, d.dirty = true, true
 	}
 	d.log.Debug("document loaded", "bytes", len(data), "chunks", len(chunks.Snapshots)+len(chunks.Incrementals), "heads", len(heads), "took", took)
 	return data, nil
