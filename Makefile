@@ -59,10 +59,14 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## fuzz: the wire decoder, sync messages reaching a worker, tokens, and
-## every HTTP input of a running server (API routes included)
+## fuzz: the wire decoder, client payloads through a real Manager
+## (FuzzSession), every parser of client bytes in the server's process
+## (FuzzParse), sync messages reaching a worker, tokens, and every HTTP
+## input of a running server (API routes included)
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./session
+	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./session
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./crdt
 	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(FUZZTIME) ./crdt
 	$(GO) test -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) ./cmd/weft
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPRequest$$' -fuzztime $(FUZZTIME) ./cmd/weft
