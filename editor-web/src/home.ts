@@ -3,7 +3,7 @@ import { parseDocInput } from "./docid"
 import { h, svg, toast } from "./dom"
 import type { WeftDoc } from "./editor/editor"
 import { icons } from "./icons"
-import type { AppContext, Page } from "./main"
+import type { AppContext, Page } from "./page"
 import { forgetDoc, recentDocs, relativeTime, rememberDoc } from "./recent"
 
 /** The home page: new document, open by link, recently opened. */
