@@ -1,7 +1,7 @@
 import "./styles/editor.css"
 import "./styles/app.css"
 import { docIdFromPath } from "./docid"
-import { mountDocument } from "./docpage"
+import { mountDocument } from "./docpage/docpage"
 import { mountHome } from "./home"
 import { h } from "./dom"
 import type { AppContext, Page } from "./page"
