@@ -1,5 +1,6 @@
 import "./styles/editor.css"
 import "./styles/app.css"
+import "./styles/history.css"
 import { docIdFromPath } from "./docid"
 import { mountDocument } from "./docpage/docpage"
 import { mountHome } from "./home"
