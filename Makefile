@@ -34,9 +34,9 @@ $(E2E_DEPS): testdata/e2e/package-lock.json
 ui: $(UI_DEPS)
 	cd editor-web && npm run build
 
-## test: every test — Go (with -race), the protocol end-to-end suite with
+## test: lint, then every test — Go (with -race), the protocol end-to-end suite with
 ## real automerge-repo clients, and the editor's unit and browser tests
-test: build test-go test-e2e test-ui
+test: build lint test-go test-e2e test-ui
 
 test-go:
 	$(GO) test -race -count=1 -run '$(T)' $(PKG)
@@ -52,9 +52,11 @@ bin/nats-server: go.mod go.sum
 test-ui: build
 	cd editor-web && npm run test:unit && WEFT_BIN=$(abspath $(BIN)) npm run test:e2e
 
-lint:
+## lint: gofmt, go vet, and no import cycle in the editor's source
+lint: $(UI_DEPS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	cd editor-web && npm run lint:cycles
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

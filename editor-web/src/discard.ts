@@ -13,7 +13,7 @@
  */
 import { next as A } from "@automerge/automerge/slim"
 import type { StorageAdapterInterface } from "@automerge/automerge-repo/slim"
-import { sameHeads } from "./status"
+import { sameHeads } from "./heads"
 
 const KEY = "weft:discard"
 const CHANNEL = "weft:discard"

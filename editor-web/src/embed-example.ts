@@ -2,6 +2,7 @@
 // and logs the element's events.
 import "./styles/editor.css"
 import "./styles/app.css"
+import "./styles/history.css"
 import "./styles/example.css"
 
 const server = location.origin

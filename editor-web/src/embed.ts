@@ -18,6 +18,7 @@
  */
 import type { DocHandle, DocumentId } from "@automerge/automerge-repo/slim"
 import editorCss from "./styles/editor.css?url"
+import embedCss from "./styles/embed.css?url"
 import { avatar } from "./chrome"
 import { h, svg } from "./dom"
 import { DocumentEditor, type WeftDoc } from "./editor/editor"
@@ -43,11 +44,14 @@ function clientFor(server: string): Promise<Client> {
 
 function injectStyles() {
   if (document.querySelector("link[data-weft-editor-css]")) return
-  const link = document.createElement("link")
-  link.rel = "stylesheet"
-  link.href = editorCss
-  link.setAttribute("data-weft-editor-css", "")
-  document.head.append(link)
+  // In this order: the element's chrome adjusts the editor's rules.
+  for (const href of [editorCss, embedCss]) {
+    const link = document.createElement("link")
+    link.rel = "stylesheet"
+    link.href = href
+    link.setAttribute("data-weft-editor-css", "")
+    document.head.append(link)
+  }
 }
 
 export class WeftEditorElement extends HTMLElement {

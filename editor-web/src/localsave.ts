@@ -18,7 +18,7 @@
  */
 import { next as A } from "@automerge/automerge/slim"
 import type { DocHandle, DocumentId } from "@automerge/automerge-repo/slim"
-import { sameHeads } from "./status"
+import { sameHeads } from "./heads"
 
 export type LocalState = "saved" | "saving" | "failed"
 

@@ -1,21 +1,12 @@
 import "./styles/editor.css"
 import "./styles/app.css"
+import "./styles/history.css"
 import { docIdFromPath } from "./docid"
-import { mountDocument } from "./docpage"
+import { mountDocument } from "./docpage/docpage"
 import { mountHome } from "./home"
 import { h } from "./dom"
+import type { AppContext, Page } from "./page"
 import { createClient, loadAutomerge, type Client } from "./repo"
-
-/** A mounted page; unmount() tears it down before the next one. */
-export interface Page {
-  unmount(): void
-}
-
-export interface AppContext {
-  root: HTMLElement
-  client: () => Promise<Client>
-  navigate: (path: string) => void
-}
 
 const root = document.getElementById("app")!
 let current: Page | null = null

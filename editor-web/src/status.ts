@@ -1,4 +1,5 @@
 import * as A from "@automerge/automerge/slim"
+import { sameHeads } from "./heads"
 import type { LocalState } from "./localsave"
 import type { ConnectionInfo } from "./net/adapter"
 
@@ -18,12 +19,6 @@ export function serverHasLocalChanges(doc: A.Doc<unknown>, serverHeads: readonly
   if (serverHeads.length === 0) return local.length === 0
   if (A.getMissingDeps(doc, serverHeads as A.Heads).length > 0) return false
   return A.getChangesMetaSince(doc, serverHeads as A.Heads).length === 0
-}
-
-export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  const s = new Set(a)
-  return b.every(h => s.has(h))
 }
 
 export type SyncState = "saved" | "unsynced"

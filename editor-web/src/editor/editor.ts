@@ -73,22 +73,7 @@ export class DocumentEditor {
     this.#onChange = opts.onChange
     ensureShape(handle)
 
-    this.title = h("textarea", {
-      class: "doc-title",
-      rows: 1,
-      placeholder: "Untitled",
-      "aria-label": "Document title",
-      spellcheck: "true",
-      "data-testid": "title",
-    })
-    this.title.value = handle.doc()?.title ?? ""
-    this.title.addEventListener("input", this.#onTitleInput)
-    this.title.addEventListener("keydown", e => {
-      if (e.key === "Enter" || (e.key === "ArrowDown" && this.title.selectionStart === this.title.value.length)) {
-        e.preventDefault()
-        this.view.focus()
-      }
-    })
+    this.title = this.#titleField(handle.doc()?.title ?? "")
 
     const body = h("div", { class: "doc-body" })
     this.el = h("div", { class: "doc-page" }, this.title, body)
@@ -98,62 +83,86 @@ export class DocumentEditor {
     // Registered before the sync plugin's own listener, so it sees the selection before the remote change.
     handle.on("change", this.#rememberCaret)
 
-    const doc = handle.doc()!
-    const pmDoc = pmDocFromSpans(schemaAdapter, A.spans(doc, TEXT_PATH))
     const state = EditorState.create({
       schema: schemaAdapter.schema,
-      doc: pmDoc,
-      plugins: [
-        // Before any key is handled, take in a caret move the browser has not reported yet (a click
-        // just before the key), so the key acts where the caret is on screen.
-        new Plugin({ props: { handleKeyDown: view => (readPendingSelection(view), false) } }),
-        editorInputRules(),
-        ...editorKeymaps(this.#link.command),
-        history(),
-        dropCursor({ color: "#0090ff", width: 2 }),
-        gapCursor(),
-        placeholderPlugin(opts.placeholder ?? "Start writing…"),
-        caretsPlugin(),
-        this.#link.plugin(),
-        syncPlugin({ adapter: schemaAdapter, handle, path: TEXT_PATH }),
-      ],
+      doc: pmDocFromSpans(schemaAdapter, A.spans(handle.doc()!, TEXT_PATH)),
+      plugins: this.#plugins(handle, opts.placeholder ?? "Start writing…"),
     })
-
-    let presence: PresenceController | null = null
     this.view = new EditorView(body, {
       state,
       editable: () => !this.#readOnly,
       attributes: { class: "prose", "aria-label": "Document text", role: "textbox", "aria-multiline": "true", spellcheck: "true" },
-      dispatchTransaction: tr => {
-        const view = this.view
-        const local = tr.getMeta("addToHistory") !== false
-        // Read only: nothing typed, pasted or dropped may reach the document (remote changes still apply).
-        if (this.#readOnly && local && tr.docChanged) return
-        if (!local && tr.docChanged) {
-          this.#verifyRemote(tr)
-          this.#restoreCaret(tr)
-        }
-        // A local edit reaches Automerge inside apply() (the sync plugin's appendTransaction).
-        this.#local = local
-        try {
-          view.updateState(view.state.apply(tr))
-        } finally {
-          this.#local = false
-        }
-        this.toolbar.update(view.state)
-        if (presence && (tr.selectionSet || (tr.docChanged && local))) presence.selectionChanged()
-      },
+      dispatchTransaction: tr => this.#dispatch(tr),
     })
     this.toolbar.attach(this.view)
-    this.presence = presence = new PresenceController({
+    this.presence = new PresenceController({
       handle: handle as DocHandle<unknown>,
       view: this.view,
       identity: opts.identity,
       onPeers: opts.onPeers,
     })
-    this.view.dom.addEventListener("focus", () => presence?.selectionChanged())
+    this.view.dom.addEventListener("focus", () => this.presence.selectionChanged())
     handle.on("change", this.#onDocChange)
     requestAnimationFrame(() => this.#fitTitle())
+  }
+
+  #titleField(value: string): HTMLTextAreaElement {
+    const title = h("textarea", {
+      class: "doc-title",
+      rows: 1,
+      placeholder: "Untitled",
+      "aria-label": "Document title",
+      spellcheck: "true",
+      "data-testid": "title",
+    })
+    title.value = value
+    title.addEventListener("input", this.#onTitleInput)
+    title.addEventListener("keydown", e => {
+      if (e.key === "Enter" || (e.key === "ArrowDown" && title.selectionStart === title.value.length)) {
+        e.preventDefault()
+        this.view.focus()
+      }
+    })
+    return title
+  }
+
+  #plugins(handle: DocHandle<WeftDoc>, placeholder: string): Plugin[] {
+    return [
+      // Before any key is handled, take in a caret move the browser has not reported yet (a click
+      // just before the key), so the key acts where the caret is on screen.
+      new Plugin({ props: { handleKeyDown: view => (readPendingSelection(view), false) } }),
+      editorInputRules(),
+      ...editorKeymaps(this.#link.command),
+      history(),
+      dropCursor({ color: "#0090ff", width: 2 }),
+      gapCursor(),
+      placeholderPlugin(placeholder),
+      caretsPlugin(),
+      this.#link.plugin(),
+      syncPlugin({ adapter: schemaAdapter, handle, path: TEXT_PATH }),
+    ]
+  }
+
+  #dispatch(tr: Transaction) {
+    const view = this.view
+    const local = tr.getMeta("addToHistory") !== false
+    // Read only: nothing typed, pasted or dropped may reach the document (remote changes still apply).
+    if (this.#readOnly && local && tr.docChanged) return
+    if (!local && tr.docChanged) {
+      this.#verifyRemote(tr)
+      this.#restoreCaret(tr)
+    }
+    // A local edit reaches Automerge inside apply() (the sync plugin's appendTransaction).
+    this.#local = local
+    try {
+      view.updateState(view.state.apply(tr))
+    } finally {
+      this.#local = false
+    }
+    this.toolbar.update(view.state)
+    // Unset while the view is being made: presence comes after it.
+    const presence = this.presence as PresenceController | undefined
+    if (presence && (tr.selectionSet || (tr.docChanged && local))) presence.selectionChanged()
   }
 
   /** Whether this person may only read: nothing can be typed, the toolbar does nothing. */

@@ -8,27 +8,24 @@
  */
 import { next as A } from "@automerge/automerge/slim"
 import type { DocHandle } from "@automerge/automerge-repo/slim"
-import { pmDocFromSpans } from "@automerge/prosemirror"
-import type { Node as PMNode } from "prosemirror-model"
 import { EditorState } from "prosemirror-state"
 import { EditorView } from "prosemirror-view"
 import { ApiError, splitHeads, type Api, type ChangeInfo, type NamedVersion } from "../api"
 import { avatar } from "../chrome"
+import { confirmDialog, promptDialog } from "../dialog"
 import { h, svg, toast } from "../dom"
 import type { WeftDoc } from "../editor/editor"
-import { TEXT_PATH } from "../editor/positions"
-import { schema, schemaAdapter } from "../editor/schema"
+import { schema } from "../editor/schema"
 import { icons } from "../icons"
 import { relativeTime } from "../recent"
-import { sameHeads } from "../status"
+import { sameHeads } from "../heads"
 import type { Authors } from "./authors"
 import { contentAt, restoreLocally, sameContent } from "./restore"
 import { countLabel, groupChanges, mergePages, refreshChanges, type EditSession } from "./group"
+import { renderAt, type Rendered } from "./preview"
 
 const PAGE = 200
 const REFRESH_MS = 1500
-/** How long a preview waits for changes it names to arrive through sync before asking the server. */
-const SYNC_WAIT_MS = 2500
 
 export interface HistoryOptions {
   docId: string
@@ -424,9 +421,9 @@ export class HistoryPanel {
   /** Shows the document as it was at `target.heads`, read-only, in place of the live editor. */
   async preview(target: Target) {
     const gen = ++this.#previewGen
-    let rendered: { title: string; doc: PMNode; approximate: boolean }
+    let rendered: Rendered
     try {
-      rendered = await this.#render_at(target.heads)
+      rendered = await renderAt(this.#o.handle, this.#o.api, this.#o.docId, target.heads)
     } catch (err) {
       if (gen === this.#previewGen) this.#showError(`Could not show this version: ${messageOf(err)}`)
       return
@@ -551,48 +548,6 @@ export class HistoryPanel {
     if (sameContent(doc, want)) return
     restoreLocally(handle, heads, `${message} (formatting)`)
   }
-
-  /** The document at `heads` as a ProseMirror document: from the local Automerge document, else from the server (plain text). */
-  async #render_at(heads: string[]): Promise<{ title: string; doc: PMNode; approximate: boolean }> {
-    const handle = this.#o.handle
-    const local = () => {
-      const doc = handle.doc() as A.Doc<WeftDoc> | undefined
-      if (!doc || !A.hasHeads(doc, heads as A.Heads)) return null
-      const at = A.view(doc, heads as A.Heads)
-      const title = typeof at.title === "string" ? at.title : ""
-      const spans = typeof at.text === "string" ? A.spans(at, TEXT_PATH) : []
-      return { title, doc: pmDocFromSpans(schemaAdapter, spans), approximate: false }
-    }
-    const now = local()
-    if (now) return now
-    // Not here yet: it is probably on its way through sync.
-    const arrived = await new Promise<ReturnType<typeof local>>(resolve => {
-      const done = (v: ReturnType<typeof local>) => {
-        clearTimeout(timer)
-        handle.off("heads-changed", check)
-        resolve(v)
-      }
-      const check = () => {
-        const v = local()
-        if (v) done(v)
-      }
-      const timer = setTimeout(() => done(null), SYNC_WAIT_MS)
-      handle.on("heads-changed", check)
-    })
-    if (arrived) return arrived
-    const remote = await this.#o.api.docAt(this.#o.docId, heads)
-    return { title: remote.title, doc: plainDoc(remote.text), approximate: true }
-  }
-}
-
-/** A ProseMirror document of paragraphs from plain text (block markers came as newlines). */
-function plainDoc(text: string): PMNode {
-  const lines = text.replace(/^\n/, "").split("\n")
-  return schema.node(
-    "doc",
-    null,
-    lines.map(l => schema.node("paragraph", null, l ? [schema.text(l)] : [])),
-  )
 }
 
 function messageOf(err: unknown): string {
@@ -602,51 +557,4 @@ function messageOf(err: unknown): string {
     return err.message ? err.message.charAt(0).toUpperCase() + err.message.slice(1) : "The server refused."
   }
   return (err as Error)?.message ?? String(err)
-}
-
-/** A modal yes/no question in the app's dialog style. */
-export function confirmDialog(title: string, text: string, okLabel: string): Promise<boolean> {
-  return new Promise(resolve => {
-    const ok = h("button", { type: "submit", class: "btn btn-primary", "data-testid": "confirm-ok" }, okLabel)
-    const cancel = h("button", { type: "button", class: "btn btn-ghost", "data-testid": "confirm-cancel" }, "Cancel")
-    const form = h("form", { method: "dialog", class: "dialog-body" }, h("h2", { class: "dialog-title" }, title), h("p", { class: "dialog-text" }, text), h("div", { class: "dialog-actions" }, cancel, ok))
-    const dialog = h("dialog", { class: "dialog", "aria-label": title, "data-testid": "confirm" }, form)
-    let result = false
-    form.addEventListener("submit", () => (result = true))
-    cancel.addEventListener("click", () => dialog.close())
-    dialog.addEventListener("close", () => {
-      dialog.remove()
-      resolve(result)
-    })
-    document.body.append(dialog)
-    dialog.showModal()
-    ok.focus()
-  })
-}
-
-/** A modal text question; resolves with the trimmed answer, or null. */
-function promptDialog(title: string, text: string, placeholder: string): Promise<string | null> {
-  return new Promise(resolve => {
-    const input = h("input", { class: "input", type: "text", maxlength: 100, placeholder, "aria-label": title, "data-testid": "prompt-input" })
-    const cancel = h("button", { type: "button", class: "btn btn-ghost" }, "Cancel")
-    const form = h(
-      "form",
-      { method: "dialog", class: "dialog-body" },
-      h("h2", { class: "dialog-title" }, title),
-      h("p", { class: "dialog-text" }, text),
-      input,
-      h("div", { class: "dialog-actions" }, cancel, h("button", { type: "submit", class: "btn btn-primary" }, "Save")),
-    )
-    const dialog = h("dialog", { class: "dialog", "aria-label": title }, form)
-    let result: string | null = null
-    form.addEventListener("submit", () => (result = input.value.trim() || null))
-    cancel.addEventListener("click", () => dialog.close())
-    dialog.addEventListener("close", () => {
-      dialog.remove()
-      resolve(result)
-    })
-    document.body.append(dialog)
-    dialog.showModal()
-    input.focus()
-  })
 }

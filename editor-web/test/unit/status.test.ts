@@ -1,6 +1,7 @@
 import * as A from "@automerge/automerge"
 import { describe, expect, it } from "vitest"
-import { computeStatus, sameHeads, serverHasLocalChanges } from "../../src/status"
+import { sameHeads } from "../../src/heads"
+import { computeStatus, serverHasLocalChanges } from "../../src/status"
 
 type D = { title: string; text: string }
 
