@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,5 +102,35 @@ func TestParseError(t *testing.T) {
 	write(t, root, "bad.go", "package p\nfunc {")
 	if _, err := check(root, []string{"bad.go"}); err == nil {
 		t.Fatal("a file that does not parse was accepted")
+	}
+}
+
+// The command end to end in a fresh git repository: it lists what git
+// tracks (not an untracked file), reports the offender and exits 1; with
+// the offender gone it exits 0.
+func TestRunInGitRepo(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "p/long.go", "package p\n\n"+funcSrc("Long", maxFuncLines+1))
+	write(t, root, "p/ok.go", "package p\n\n"+funcSrc("Ok", 3))
+	write(t, root, "p/untracked.go", "package p\n\n"+funcSrc("Untracked", maxFuncLines+1))
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	git("add", "p/long.go", "p/ok.go")
+	t.Chdir(root)
+	var out, errb strings.Builder
+	if code := run(&out, &errb); code != 1 || out.String() != fmt.Sprintf("p/long.go:3: function Long has %d lines (limit %d)\n", maxFuncLines+1, maxFuncLines) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	git("rm", "-qf", "p/long.go")
+	out.Reset()
+	if code := run(&out, &errb); code != 0 || out.String() != "" {
+		t.Fatalf("clean tree: exit %d, stdout %q", code, out.String())
 	}
 }
