@@ -37,6 +37,8 @@ func main() {
 	os.Exit(run1(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// options is the command line: the workload, the mode, and compare
+// mode's own settings.
 type options struct {
 	workload.Config
 	mode        string
@@ -45,6 +47,7 @@ type options struct {
 	compare     compare.Options
 }
 
+// parseFlags parses and checks the command line.
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("weft-bench", flag.ContinueOnError)

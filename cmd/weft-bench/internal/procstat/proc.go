@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// ClockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat: 100 on
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat: 100 on
 // every Linux architecture Go supports.
-const ClockTicks = 100
+const clockTicks = 100
 
 // Info is one process as /proc shows it.
 type Info struct {
@@ -50,9 +50,9 @@ func Read(pid int) (Info, error) {
 	return p, nil
 }
 
-// Tree returns pid and its live descendants (weft runs its Automerge
+// tree returns pid and its live descendants (weft runs its Automerge
 // work in child worker processes, so a server is the whole tree).
-func Tree(pid int) (map[int]Info, error) {
+func tree(pid int) (map[int]Info, error) {
 	root, err := Read(pid)
 	if err != nil {
 		return nil, fmt.Errorf("server pid %d: %w", pid, err)
@@ -88,7 +88,7 @@ func Tree(pid int) (map[int]Info, error) {
 // TreeRSS is the summed resident memory of pid and its descendants.
 // Pages shared between processes (the same binary) count once per process.
 func TreeRSS(pid int) (int64, error) {
-	t, err := Tree(pid)
+	t, err := tree(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -105,7 +105,7 @@ func SelfCPU() float64 {
 	if err != nil {
 		return 0
 	}
-	return float64(p.Ticks) / ClockTicks
+	return float64(p.Ticks) / clockTicks
 }
 
 // SteadyRSS is the median of three readings, 100 ms apart, of the summed

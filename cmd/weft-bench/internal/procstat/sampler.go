@@ -25,7 +25,7 @@ type Sampler struct {
 func StartSampler(pid int, every time.Duration) (*Sampler, error) {
 	s := &Sampler{pid: pid, stop: make(chan struct{}), done: make(chan struct{}),
 		base: map[int]uint64{}, last: map[int]uint64{}}
-	t, err := Tree(pid)
+	t, err := tree(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func StartSampler(pid int, every time.Duration) (*Sampler, error) {
 }
 
 func (s *Sampler) sample() {
-	t, err := Tree(s.pid)
+	t, err := tree(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -91,5 +91,5 @@ func (s *Sampler) Stop() (cpu float64, peak int64, procs int, err error) {
 			ticks += v - s.base[n]
 		}
 	}
-	return float64(ticks) / ClockTicks, s.peak, s.procs, s.err
+	return float64(ticks) / clockTicks, s.peak, s.procs, s.err
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // figures fills in deliveries, latency, elapsed time and rates, after
-// every read loop has exited. divisor is the number of readers, at least 1.
-func figures(res *workload.Result, divisor int, w *writer, readers []*reader, tm *timing) {
+// every read loop has exited.
+func figures(res *workload.Result, w *writer, readers []*reader, tm *timing) {
 	last := tm.start
 	for _, rd := range readers {
 		res.Delivered += rd.got
@@ -31,7 +31,7 @@ func figures(res *workload.Result, divisor int, w *writer, readers []*reader, tm
 	}
 	res.ElapsedSeconds = last.Sub(tm.start).Seconds()
 	if res.ElapsedSeconds > 0 {
-		res.ChangesPerSec = float64(res.Delivered) / float64(divisor) / res.ElapsedSeconds
+		res.ChangesPerSec = float64(res.Delivered) / float64(max(res.Reader, 1)) / res.ElapsedSeconds
 		res.DeliveriesPerSec = float64(res.Delivered) / res.ElapsedSeconds
 		if len(readers) == 0 { // changes the server acknowledged
 			res.ChangesPerSec = float64(w.acked.Load()) / res.ElapsedSeconds

@@ -41,7 +41,7 @@ func Run(parent context.Context, cfg workload.Config) (*workload.Result, error) 
 		return nil, err
 	}
 	rn.stop()
-	figures(res, max(cfg.Readers, 1), w, readers, tm)
+	figures(res, w, readers, tm)
 	converge(res, w, readers, plan.Expected, tm.err)
 	return res, nil
 }
