@@ -52,10 +52,13 @@ bin/nats-server: go.mod go.sum
 test-ui: build
 	cd editor-web && npm run test:unit && WEFT_BIN=$(abspath $(BIN)) npm run test:e2e
 
-## lint: gofmt, go vet, and no import cycle in the editor's source
+## lint: gofmt, go vet, the size limits of cmd/weft-lint (600 lines a
+## file, 80 a function, 1,500 of package main a command), and no import
+## cycle in the editor
 lint: $(UI_DEPS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	$(GO) run ./cmd/weft-lint
 	cd editor-web && npm run lint:cycles
 
 fmt:

@@ -8,7 +8,9 @@
 // the server's CPU and memory. Idle mode opens N joined idle connections
 // and reports the server's memory per connection. Compare mode starts the
 // reference server and weft and runs the same workloads against both.
-// See README.md in this directory.
+//
+// The work lives in the packages under internal/ (see README.md in this
+// directory); main parses the flags and runs the mode.
 package main
 
 import (
@@ -22,28 +24,30 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/compare"
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/idle"
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/replay"
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/workload"
 )
 
 func main() {
 	os.Exit(run1(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// options is the command line: the workload, the mode, and compare
+// mode's own settings.
 type options struct {
-	Config
+	workload.Config
 	mode        string
 	json        bool
 	allowRemote bool
-
-	// compare mode
-	weftBin       string
-	refDir        string
-	typingChanges int
-	typingRate    float64
+	compare     compare.Options
 }
 
+// parseFlags parses and checks the command line.
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("weft-bench", flag.ContinueOnError)
@@ -60,13 +64,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up on a workload after this long")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a --url that is not on loopback")
-	fs.StringVar(&o.weftBin, "weft-bin", "bin/weft", "compare mode: the weft binary")
-	fs.StringVar(&o.refDir, "refserver", "testdata/refserver", "compare mode: directory of the reference server (server.mjs, npm ci done)")
-	fs.IntVar(&o.typingChanges, "typing-changes", 2000, "compare mode: changes of the typing workload")
-	fs.Float64Var(&o.typingRate, "typing-rate", 200, "compare mode: writer rate of the typing workload")
+	fs.StringVar(&o.compare.WeftBin, "weft-bin", "bin/weft", "compare mode: the weft binary")
+	fs.StringVar(&o.compare.RefDir, "refserver", "testdata/refserver", "compare mode: directory of the reference server (server.mjs, npm ci done)")
+	fs.IntVar(&o.compare.TypingChanges, "typing-changes", 2000, "compare mode: changes of the typing workload")
+	fs.Float64Var(&o.compare.TypingRate, "typing-rate", 200, "compare mode: writer rate of the typing workload")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.compare.JSON = o.json
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
@@ -109,6 +114,9 @@ func checkURL(s string, allowRemote bool) error {
 	return fmt.Errorf("--url %q is not a loopback address; pass --allow-remote to load a server elsewhere", s)
 }
 
+// run1 runs the command line args and returns the exit status: 0 when
+// every workload completed and converged, 1 when one did not, 2 for a bad
+// command line.
 func run1(args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -121,17 +129,17 @@ func run1(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.mode == "compare" {
-		if err := compare(ctx, o, stdout, stderr); err != nil {
+		if err := compare.Run(ctx, o.Config, o.compare, stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "weft-bench:", err)
 			return 1
 		}
 		return 0
 	}
-	var res *Result
+	var res *workload.Result
 	if o.mode == "idle" {
-		res, err = runIdle(ctx, o.Config)
+		res, err = idle.Run(ctx, o.Config)
 	} else {
-		res, err = runTrace(ctx, o.Config)
+		res, err = replay.Run(ctx, o.Config)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "weft-bench:", err)
@@ -141,59 +149,10 @@ func run1(args []string, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.Encode(res)
 	} else {
-		printResult(stdout, res)
+		workload.Print(stdout, res)
 	}
 	if res.Error != "" || !res.Converged {
 		return 1
 	}
 	return 0
-}
-
-func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
-
-func printResult(w io.Writer, r *Result) {
-	if r.Mode == "idle" {
-		fmt.Fprintf(w, "weft-bench idle: %s, %d joined idle connections\n", r.URL, r.Conns)
-		if r.Server != nil {
-			fmt.Fprintf(w, "  server RSS     %s before, %s after: %.1f KB per connection\n", mb(r.RSSBefore), mb(r.RSSAfter), float64(r.BytesPerConn)/1024)
-			fmt.Fprintf(w, "  server         CPU %.2f s, peak RSS %s (pid %d, %d processes)\n", r.Server.CPUSeconds, mb(r.Server.PeakRSS), r.Server.PID, r.Server.Processes)
-		}
-		fmt.Fprintf(w, "  wire           sent %s, received %s\n", mb(r.BytesSent), mb(r.BytesReceived))
-		if r.Error != "" {
-			fmt.Fprintf(w, "  ERROR          %s\n", r.Error)
-		}
-		return
-	}
-	rate := "as fast as possible"
-	if r.Rate > 0 {
-		rate = fmt.Sprintf("%g changes/s", r.Rate)
-	}
-	if r.Window > 0 {
-		rate += fmt.Sprintf(", window %d", r.Window)
-	}
-	fmt.Fprintf(w, "weft-bench trace: %s, %s: %d changes (%d transactions), 1 writer + %d readers, %s\n",
-		r.URL, r.Trace, r.Changes, r.Txns, r.Reader, rate)
-	fmt.Fprintf(w, "  elapsed        %.2f s\n", r.ElapsedSeconds)
-	fmt.Fprintf(w, "  delivered      %.0f changes/s (%.0f deliveries/s; %d of %d deliveries)\n", r.ChangesPerSec, r.DeliveriesPerSec, r.Delivered, r.Expected)
-	if r.Latency != nil {
-		fmt.Fprintf(w, "  latency        p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.Latency.P50, r.Latency.P99, r.Latency.Max)
-	}
-	conv := "ok: every reader's text equals the trace's (" + fmt.Sprint(r.TextLen) + " code points)"
-	if !r.Converged {
-		conv = "NO"
-		if len(r.Diverged) > 0 {
-			conv += ": " + strings.Join(r.Diverged, "; ")
-		}
-	}
-	fmt.Fprintf(w, "  converged      %s\n", conv)
-	fmt.Fprintf(w, "  messages       %d to readers, %d reader acks; %d to the writer, %d of them needing the sync state; window waits %d\n",
-		r.ReaderMessages, r.ReaderAcks, r.WriterMessages, r.WriterResyncs, r.WindowWaits)
-	fmt.Fprintf(w, "  wire           sent %s, received %s\n", mb(r.BytesSent), mb(r.BytesReceived))
-	if r.Server != nil {
-		fmt.Fprintf(w, "  server         CPU %.2f s, peak RSS %s (pid %d, %d processes)\n", r.Server.CPUSeconds, mb(r.Server.PeakRSS), r.Server.PID, r.Server.Processes)
-	}
-	fmt.Fprintf(w, "  this tool      CPU %.2f s\n", r.ToolCPU)
-	if r.Error != "" {
-		fmt.Fprintf(w, "  ERROR          %s\n", r.Error)
-	}
 }

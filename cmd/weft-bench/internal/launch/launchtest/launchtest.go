@@ -1,0 +1,59 @@
+// Package launchtest serves a freshly built weft for the end-to-end tests
+// of weft-bench's packages.
+package launchtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch"
+)
+
+var (
+	buildOnce sync.Once
+	weftBin   string
+	buildErr  error
+)
+
+// StartWeft builds cmd/weft (once per test binary) and serves it on a free
+// loopback port with a temporary data directory until the test ends. It
+// skips the test under -short.
+func StartWeft(t *testing.T) *launch.Server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the weft binary")
+	}
+	buildOnce.Do(build)
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	s, err := launch.Weft(weftBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func build() {
+	dir, err := os.MkdirTemp("", "weft-bench-test-")
+	if err != nil {
+		buildErr = err
+		return
+	}
+	weftBin = filepath.Join(dir, "weft")
+	if out, err := exec.Command("go", "build", "-o", weftBin, "github.com/weft-dev/weft/cmd/weft").CombinedOutput(); err != nil {
+		buildErr = fmt.Errorf("go build ./cmd/weft: %w\n%s", err, out)
+	}
+}
+
+// Cleanup removes the built binary; TestMain calls it after m.Run.
+func Cleanup() {
+	if weftBin != "" {
+		os.RemoveAll(filepath.Dir(weftBin))
+	}
+}
