@@ -134,6 +134,9 @@ func (n *Node) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// Ready reports whether the node is serving (what /readyz answers).
+func (n *Node) Ready() bool { return n.ready.Load() }
+
 // serve runs the HTTP server until it is shut down (nil) or fails.
 func (n *Node) serve() error {
 	var err error
@@ -152,7 +155,8 @@ func (n *Node) serve() error {
 // accepting HTTP, close peers with "reconnect" and flush every document,
 // close the WebSockets, leave the cluster (drain NATS), deliver the last
 // webhooks, stop the workers, close bbolt last. Only the first call does
-// the work; later ones return its result.
+// the work; later ones return its result. Call it once Run is serving
+// (Ready); Run calls it itself when its context ends.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutOnce.Do(func() {
 		n.log.Info("shutting down")
