@@ -87,7 +87,7 @@ func TestServeWebhooks(t *testing.T) {
 // consistent copy of the store holding the documents.
 func TestServeBackupRoute(t *testing.T) {
 	k := newKeys(t)
-	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.secretFile)
+	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.SecretFile)
 	admin := "Bearer " + hsToken(t, "root", map[string]string{"*": "admin"})
 	writer := "Bearer " + hsToken(t, "w", map[string]string{"*": "write"})
 	id := createDoc(t, s, map[string]any{"text": "backed up"}, "Authorization", admin)
@@ -117,7 +117,7 @@ func TestServeBackupRoute(t *testing.T) {
 // the description stays public when auth is on.
 func TestAPIRateLimit(t *testing.T) {
 	k := newKeys(t)
-	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.secretFile, "--api-rate", "0.5", "--api-burst", "3")
+	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.SecretFile, "--api-rate", "0.5", "--api-burst", "3")
 	wantStatus(t, call(t, "GET", s.url+"/api/openapi.json", nil), 200, "openapi.json without a token")
 	wantStatus(t, call(t, "GET", s.url+"/api/me", nil), 401, "me without a token")
 	wantStatus(t, call(t, "GET", s.url+"/api/me", nil), 401, "me without a token again")

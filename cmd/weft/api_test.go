@@ -559,7 +559,7 @@ func TestAPIHTTPSyncConvergesWithWebSocket(t *testing.T) {
 
 func TestAPIAuthorization(t *testing.T) {
 	k := newKeys(t)
-	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.secretFile)
+	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.SecretFile)
 	admin := "Bearer " + hsToken(t, "root", map[string]string{"*": "admin"})
 	id := createDoc(t, s, map[string]any{"text": "secret plans"}, "Authorization", admin)
 	writer := "Bearer " + hsToken(t, "wendy", map[string]string{id: "write"})
@@ -613,4 +613,11 @@ func TestAPIAuthorization(t *testing.T) {
 	// Another user may not take over the reader's sync session.
 	body := map[string]any{"peerId": "rita-http"}
 	wantStatus(t, call(t, "POST", d+"/sync", body, "Authorization", writer), 403, "hijacking another user's sync peer")
+}
+
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }

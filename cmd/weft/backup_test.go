@@ -19,6 +19,8 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
+
+	"github.com/weft-dev/weft/cmd/weft/internal/backup"
 )
 
 // stored is what a document holds: its heads and its "text".
@@ -189,21 +191,21 @@ func TestExportImportOfflineSameHeads(t *testing.T) {
 		t.Errorf("export progress: %q", stderr)
 	}
 	names, files := tarEntries(t, archive)
-	if len(names) != len(want)+1 || names[len(names)-1] != manifestName {
-		t.Fatalf("archive entries %v: want every document then %s", names, manifestName)
+	if len(names) != len(want)+1 || names[len(names)-1] != backup.ManifestName {
+		t.Fatalf("archive entries %v: want every document then %s", names, backup.ManifestName)
 	}
-	var man exportManifest
-	if err := json.Unmarshal(files[manifestName], &man); err != nil {
+	var man backup.Manifest
+	if err := json.Unmarshal(files[backup.ManifestName], &man); err != nil {
 		t.Fatal(err)
 	}
-	if man.Format != exportFormat || len(man.Documents) != len(want) || man.StorageID == "" {
+	if man.Format != backup.Format || len(man.Documents) != len(want) || man.StorageID == "" {
 		t.Errorf("manifest %+v", man)
 	}
 	for id := range want {
 		// Each entry is a valid Automerge file on its own.
-		r, err := crdt.LoadReplica(files[id+docExt])
+		r, err := crdt.LoadReplica(files[id+backup.DocExt])
 		if err != nil || !r.Heads().Equal(want[id].heads) {
-			t.Errorf("%s%s: %v, heads %v", id, docExt, err, r.Heads())
+			t.Errorf("%s%s: %v, heads %v", id, backup.DocExt, err, r.Heads())
 		}
 	}
 
@@ -232,7 +234,7 @@ func TestExportImportOfflineSameHeads(t *testing.T) {
 	if _, err := runCmd(t, "export", "--data", src, "--doc", id, "-o", one); err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := tarEntries(t, one); len(names) != 2 || names[0] != id+docExt {
+	if names, _ := tarEntries(t, one); len(names) != 2 || names[0] != id+backup.DocExt {
 		t.Errorf("--doc archive: %v", names)
 	}
 	// The output is never overwritten by accident.
@@ -340,10 +342,10 @@ func TestImportRejectsBadFilesAndKeepsGoing(t *testing.T) {
 	// A change chunk with a broken body: the magic bytes, then garbage.
 	garbage := append([]byte{0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 1, 200}, bytes.Repeat([]byte{0xff}, 64)...)
 	archive := writeTar(t,
-		[2]string{badID + docExt, string(garbage)},
-		[2]string{"../../etc/passwd" + docExt, string(valid)},
-		[2]string{cutID + docExt, string(valid[:len(valid)/2])},
-		[2]string{goodID + docExt, string(valid)},
+		[2]string{badID + backup.DocExt, string(garbage)},
+		[2]string{"../../etc/passwd" + backup.DocExt, string(valid)},
+		[2]string{cutID + backup.DocExt, string(valid[:len(valid)/2])},
+		[2]string{goodID + backup.DocExt, string(valid)},
 	)
 	dst := t.TempDir()
 	stderr, err := runCmd(t, "import", "--data", dst, "-i", archive)
@@ -359,10 +361,10 @@ func TestImportRejectsBadFilesAndKeepsGoing(t *testing.T) {
 
 	// A manifest naming a document the archive lacks, or with another
 	// checksum, fails the import too.
-	man, _ := json.Marshal(exportManifest{Format: exportFormat, Documents: []manifestDoc{
+	man, _ := json.Marshal(backup.Manifest{Format: backup.Format, Documents: []backup.ManifestDoc{
 		{ID: goodID, SHA256: "00"}, {ID: badID, SHA256: "00"},
 	}})
-	archive = writeTar(t, [2]string{goodID + docExt, string(valid)}, [2]string{manifestName, string(man)})
+	archive = writeTar(t, [2]string{goodID + backup.DocExt, string(valid)}, [2]string{backup.ManifestName, string(man)})
 	_, err = runCmd(t, "import", "--data", t.TempDir(), "-i", archive)
 	if err == nil || !strings.Contains(err.Error(), "checksum") || !strings.Contains(err.Error(), "missing from the archive") {
 		t.Errorf("manifest mismatch: %v", err)
@@ -410,7 +412,7 @@ func TestBackupWhileWriting(t *testing.T) {
 			}
 		}()
 	}
-	srv := httptest.NewServer(backupHandler(st))
+	srv := httptest.NewServer(backup.Handler(st))
 	defer srv.Close()
 	for writes.Load() < 20 {
 		time.Sleep(time.Millisecond)
@@ -424,7 +426,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), `attachment; filename="weft-backup-`) ||
-		resp.Header.Get(headerBackupSHA256) == "" || resp.ContentLength != int64(len(body)) {
+		resp.Header.Get(backup.HeaderSHA256) == "" || resp.ContentLength != int64(len(body)) {
 		t.Errorf("backup response %d %v, %d bytes", resp.StatusCode, resp.Header, len(body))
 	}
 
@@ -495,8 +497,8 @@ func TestExportImportThroughServers(t *testing.T) {
 		t.Fatalf("export: %v\n%s", err, stderr)
 	}
 	_, files := tarEntries(t, archive)
-	var man exportManifest
-	if err := json.Unmarshal(files[manifestName], &man); err != nil || len(man.Documents) != len(want) {
+	var man backup.Manifest
+	if err := json.Unmarshal(files[backup.ManifestName], &man); err != nil || len(man.Documents) != len(want) {
 		t.Fatalf("manifest %+v: %v", man, err)
 	}
 	for _, d := range man.Documents {

@@ -9,13 +9,15 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+
+	"github.com/weft-dev/weft/cmd/weft/internal/api"
 )
 
 // A browser on another site cannot open a WebSocket here (cross-site
 // WebSocket hijacking), with or without a token; the same host can.
 func TestCrossSiteUpgradeRefused(t *testing.T) {
 	k := newKeys(t)
-	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.secretFile, "--allowed-origins", "editor.example.org")
+	s := startServer(t, "", "--auth", "jwt", "--jwt-secret-file", k.SecretFile, "--allowed-origins", "editor.example.org")
 	tok := hsToken(t, "u", map[string]string{"*": "write"})
 	host := strings.TrimPrefix(s.url, "http://")
 	for _, tc := range []struct {
@@ -218,7 +220,7 @@ func TestHardeningHeadersAndBodyLimit(t *testing.T) {
 	if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Error("no nosniff")
 	}
-	big := strings.NewReader(strings.Repeat("x", maxAPIBody+1))
+	big := strings.NewReader(strings.Repeat("x", api.MaxBody+1))
 	resp, err = http.Post(s.url+"/api/anything", "application/json", big)
 	if err == nil {
 		resp.Body.Close()

@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	gotoken "go/token"
 	"io"
+	"io/fs"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/weft-dev/weft/crdt"
+
+	"github.com/weft-dev/weft/cmd/weft/internal/api"
+	"github.com/weft-dev/weft/cmd/weft/internal/auth"
 )
 
 // The OpenAPI document (openapi.json, served at /api/openapi.json) must be
@@ -31,7 +35,7 @@ import (
 var probeMethods = []string{"GET", "POST", "PUT", "DELETE", "PATCH"}
 
 // apiExtraRoutes are the GET routes other parts of the server register
-// through handlerDeps.apiExtra rather than in (*api).routes.
+// through api.Config.Extra rather than in (*api.API).routes.
 var apiExtraRoutes = []string{"/api/backup", "/api/webhooks/deliveries"}
 
 func loadOpenAPI(t *testing.T) *openapi3.T {
@@ -111,11 +115,11 @@ func TestOpenAPIDocument(t *testing.T) {
 	if s := ss["bearer"]; s == nil || s.Value.Scheme != "bearer" {
 		t.Errorf("no bearer security scheme")
 	}
-	if s := ss["cookie"]; s == nil || s.Value.In != "cookie" || s.Value.Name != tokenCookie {
-		t.Errorf("no %s cookie security scheme", tokenCookie)
+	if s := ss["cookie"]; s == nil || s.Value.In != "cookie" || s.Value.Name != auth.TokenCookie {
+		t.Errorf("no %s cookie security scheme", auth.TokenCookie)
 	}
-	if s := ss["query"]; s == nil || s.Value.In != "query" || s.Value.Name != tokenQuery {
-		t.Errorf("no ?%s= security scheme", tokenQuery)
+	if s := ss["query"]; s == nil || s.Value.In != "query" || s.Value.Name != auth.TokenQuery {
+		t.Errorf("no ?%s= security scheme", auth.TokenQuery)
 	}
 	// The event stream is described with its event types.
 	ev := doc.Paths.Find("/api/docs/{id}/events").Get
@@ -129,12 +133,18 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// sourceRoutes reads the handle(pattern, methods) calls of (*api).routes
-// in api.go: pattern → sorted methods.
+// apiSource is the file of (*api.API).routes.
+var apiSource = filepath.Join("internal", "api", "api.go")
+
+// openapiJSON is the embedded description the server serves.
+var openapiJSON = api.OpenAPIDocument()
+
+// sourceRoutes reads the handle(pattern, methods) calls of (*api.API).routes
+// in internal/api/api.go: pattern → sorted methods.
 func sourceRoutes(t *testing.T) map[string][]string {
 	t.Helper()
 	fset := gotoken.NewFileSet()
-	f, err := parser.ParseFile(fset, "api.go", nil, 0)
+	f, err := parser.ParseFile(fset, apiSource, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +169,7 @@ func sourceRoutes(t *testing.T) map[string][]string {
 			pattern, _ := strconv.Unquote(lit.Value)
 			methods, ok := call.Args[1].(*ast.CompositeLit)
 			if !ok {
-				t.Errorf("api.go: handle(%s, ...): methods are not a map literal", pattern)
+				t.Errorf("internal/api/api.go: handle(%s, ...): methods are not a map literal", pattern)
 				return true
 			}
 			for _, el := range methods.Elts {
@@ -173,17 +183,24 @@ func sourceRoutes(t *testing.T) map[string][]string {
 		return false
 	})
 	if len(out) == 0 {
-		t.Fatal("found no handle(...) calls in (*api).routes")
+		t.Fatal("found no handle(...) calls in (*api.API).routes")
 	}
 	return out
 }
 
 // apiLiterals returns the string literals of the non-test Go files of this
-// package that look like API routes ("/api/x..."): candidates for routes
-// registered outside (*api).routes, such as handlerDeps.apiExtra.
+// command and its internal packages that look like API routes
+// ("/api/x..."): candidates for routes registered outside
+// (*api.API).routes, such as api.Config.Extra.
 func apiLiterals(t *testing.T) []string {
 	t.Helper()
-	files, _ := filepath.Glob("*.go")
+	var files []string
+	filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".go") {
+			files = append(files, p)
+		}
+		return nil
+	})
 	var out []string
 	fset := gotoken.NewFileSet()
 	for _, name := range files {
@@ -239,7 +256,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	documented := documentedRoutes(doc)
 
-	// (*api).routes as written in api.go equals the document, minus the
+	// (*api.API).routes as written in internal/api/api.go equals the document, minus the
 	// routes registered elsewhere.
 	src := sourceRoutes(t)
 	for path, methods := range documented {
@@ -247,12 +264,12 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			continue
 		}
 		if !slices.Equal(src[path], methods) {
-			t.Errorf("%s: documented methods %v, (*api).routes registers %v", path, methods, src[path])
+			t.Errorf("%s: documented methods %v, (*api.API).routes registers %v", path, methods, src[path])
 		}
 	}
 	for path, methods := range src {
 		if documented[path] == nil {
-			t.Errorf("(*api).routes registers %s %v: not in openapi.json", path, methods)
+			t.Errorf("(*api.API).routes registers %s %v: not in openapi.json", path, methods)
 		}
 	}
 
@@ -357,5 +374,5 @@ func TestOpenAPIResponsesFitSchemas(t *testing.T) {
 	call("GET", p+"?at=zz", "", 400, "Error")
 	call("GET", "/api/nope", "", 404, "Error")
 	call("PATCH", p, "", 405, "Error")
-	call("POST", "/api/docs", `{"content":{"t":"`+strings.Repeat("x", maxAPIBody)+`"}}`, 413, "Error")
+	call("POST", "/api/docs", `{"content":{"t":"`+strings.Repeat("x", api.MaxBody)+`"}}`, 413, "Error")
 }

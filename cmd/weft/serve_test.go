@@ -125,7 +125,7 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 	as := func(sub, role string) dialOpts { return dialOpts{} }
 	if withAuth {
 		k := newKeys(t)
-		args = append(args, "--auth", "jwt", "--jwt-secret-file", k.secretFile)
+		args = append(args, "--auth", "jwt", "--jwt-secret-file", k.SecretFile)
 		as = func(sub, role string) dialOpts {
 			return dialOpts{path: "/?token=" + hsToken(t, sub, map[string]string{"*": role})}
 		}

@@ -1,10 +1,11 @@
-package main
+package wstransport
 
 import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,11 +26,11 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 		}
 		s.WriteBinary(b)
 	})
-	var released atomic.Int32
+	var released, panics atomic.Int32
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		upgrade(m, w, r, nil, func() { released.Add(1) }, log)
+		upgrade(m, w, r, nil, func() { released.Add(1) }, log, func() { panics.Add(1) })
 	}))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
@@ -52,6 +53,9 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 	if released.Load() != 1 {
 		t.Fatalf("admission slot released %d times, want 1", released.Load())
 	}
+	if panics.Load() != 1 {
+		t.Fatalf("panic counted %d times, want 1", panics.Load())
+	}
 	got := logs.String()
 	if !strings.Contains(got, "panic serving a WebSocket connection") || !strings.Contains(got, "handler bug") {
 		t.Fatalf("panic not logged: %q", got)
@@ -68,5 +72,34 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 	good.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, b, err := good.ReadMessage(); err != nil || string(b) != "hello" {
 		t.Fatalf("echo after the panic: %q, %v", b, err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package membudget
 
 import (
 	"errors"
@@ -8,16 +8,16 @@ import (
 	"strings"
 )
 
-// defaultMemoryBudget leaves the other half of the machine (or container)
+// Default leaves the other half of the machine (or container)
 // to connections, the Go heap and the page cache. Over budget, only idle
 // documents are unloaded, so a tight budget costs reloads, not errors.
-const defaultMemoryBudget = "50%"
+const Default = "50%"
 
-// parseMemoryBudget reads --memory-budget: a byte size ("512MiB", "2GB",
+// Parse reads --memory-budget: a byte size ("512MiB", "2GB",
 // "1.5GiB", "1048576"), a percentage of the memory available to the
 // process ("50%"), or 0 / "off" for no budget. avail is that memory (0:
 // unknown, which makes a percentage mean no budget).
-func parseMemoryBudget(s string, avail int64) (int64, error) {
+func Parse(s string, avail int64) (int64, error) {
 	s = strings.TrimSpace(s)
 	switch strings.ToLower(s) {
 	case "", "0", "off", "none", "unlimited":
@@ -57,9 +57,9 @@ func parseBytes(s string) (int64, error) {
 	return int64(f * mult), nil
 }
 
-// availableMemory is the cgroup (v2 or v1) memory limit when there is one,
+// Available is the cgroup (v2 or v1) memory limit when there is one,
 // else the machine's memory; 0 when neither can be read.
-func availableMemory() int64 {
+func Available() int64 {
 	mem := int64(0)
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {

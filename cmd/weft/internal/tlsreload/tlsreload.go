@@ -1,4 +1,4 @@
-package main
+package tlsreload
 
 import (
 	"context"
@@ -11,23 +11,24 @@ import (
 	"syscall"
 )
 
-// certReloader serves the certificate in certFile/keyFile and reloads it
+// Reloader serves the certificate in certFile/keyFile and reloads it
 // on SIGHUP (renewals need no restart). A failed reload keeps the old one.
-type certReloader struct {
+type Reloader struct {
 	certFile, keyFile string
 	log               *slog.Logger
 	cert              atomic.Pointer[tls.Certificate]
 }
 
-func newCertReloader(certFile, keyFile string, log *slog.Logger) (*certReloader, error) {
-	r := &certReloader{certFile: certFile, keyFile: keyFile, log: log}
+// New loads the certificate; it fails when the files do not hold one.
+func New(certFile, keyFile string, log *slog.Logger) (*Reloader, error) {
+	r := &Reloader{certFile: certFile, keyFile: keyFile, log: log}
 	if err := r.reload(); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func (r *certReloader) reload() error {
+func (r *Reloader) reload() error {
 	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
 		return fmt.Errorf("--tls-cert/--tls-key: %w", err)
@@ -36,17 +37,18 @@ func (r *certReloader) reload() error {
 	return nil
 }
 
-func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (r *Reloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return r.cert.Load(), nil
 }
 
-// tlsConfig is the server's TLS configuration (TLS 1.2 or later).
-func (r *certReloader) tlsConfig() *tls.Config {
+// TLSConfig is the server's TLS configuration (TLS 1.2 or later).
+func (r *Reloader) TLSConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.getCertificate}
 }
 
-// watchSIGHUP reloads the certificate on every SIGHUP until ctx ends.
-func (r *certReloader) watchSIGHUP(ctx context.Context) {
+// WatchSIGHUP reloads the certificate on every SIGHUP until ctx ends. It
+// listens for the signal before it returns, and runs in the background.
+func (r *Reloader) WatchSIGHUP(ctx context.Context) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	go func() {

@@ -1,4 +1,4 @@
-package main
+package clientip
 
 import (
 	"context"
@@ -9,16 +9,16 @@ import (
 	"strings"
 )
 
-// trustedProxies are the reverse proxies (--trusted-proxies) whose
+// TrustedProxies are the reverse proxies (--trusted-proxies) whose
 // X-Forwarded-For and X-Forwarded-Proto headers are believed. Anyone else
 // can write those headers, so from any other peer they are ignored: the
 // client is the TCP peer.
-type trustedProxies []netip.Prefix
+type TrustedProxies []netip.Prefix
 
-// parseTrustedProxies reads a comma-separated list of CIDRs (a bare
+// ParseTrustedProxies reads a comma-separated list of CIDRs (a bare
 // address is a /32 or /128).
-func parseTrustedProxies(s string) (trustedProxies, error) {
-	var tp trustedProxies
+func ParseTrustedProxies(s string) (TrustedProxies, error) {
+	var tp TrustedProxies
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -41,7 +41,7 @@ func parseTrustedProxies(s string) (trustedProxies, error) {
 	return tp, nil
 }
 
-func (tp trustedProxies) contains(a netip.Addr) bool {
+func (tp TrustedProxies) contains(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range tp {
 		if p.Contains(a) {
@@ -51,30 +51,30 @@ func (tp trustedProxies) contains(a netip.Addr) bool {
 	return false
 }
 
-// client is who a request comes from, as far as the server can tell.
-type client struct {
-	ip    string // used for per-IP limits, strikes and bans, and audit lines
-	https bool   // the browser's connection is TLS (here or at a trusted proxy)
+// Client is who a request comes from, as far as the server can tell.
+type Client struct {
+	IP    string // used for per-IP limits, strikes and bans, and audit lines
+	HTTPS bool   // the browser's connection is TLS (here or at a trusted proxy)
 }
 
 type clientKey struct{}
 
-// wrap resolves each request's client once and keeps it in the request's
-// context for remoteIP and requestHTTPS (melody keeps the request, so the
+// Wrap resolves each request's client once and keeps it in the request's
+// context for RemoteIP and HTTPS (melody keeps the request, so the
 // WebSocket session sees it too).
-func (tp trustedProxies) wrap(next http.Handler) http.Handler {
+func (tp TrustedProxies) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, tp.resolve(r))))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, tp.Resolve(r))))
 	})
 }
 
-// resolve finds the client of r. Only when the TCP peer is a trusted
+// Resolve finds the client of r. Only when the TCP peer is a trusted
 // proxy are the forwarded headers read: X-Forwarded-For from the right,
 // skipping trusted proxies, the first other address being the client
 // (everything left of it was written by the client and proves nothing).
-func (tp trustedProxies) resolve(r *http.Request) client {
-	c := client{ip: peerIP(r), https: r.TLS != nil}
-	peer, err := netip.ParseAddr(c.ip)
+func (tp TrustedProxies) Resolve(r *http.Request) Client {
+	c := Client{IP: PeerIP(r), HTTPS: r.TLS != nil}
+	peer, err := netip.ParseAddr(c.IP)
 	if err != nil || !tp.contains(peer) {
 		return c
 	}
@@ -87,7 +87,7 @@ func (tp trustedProxies) resolve(r *http.Request) client {
 		if err != nil {
 			break // garbage: the last address walked stands
 		}
-		c.ip = a.String()
+		c.IP = a.String()
 		if !tp.contains(a) {
 			break
 		}
@@ -95,7 +95,7 @@ func (tp trustedProxies) resolve(r *http.Request) client {
 	if vs := r.Header.Values("X-Forwarded-Proto"); len(vs) > 0 {
 		// The nearest proxy's word: the last value.
 		protos := strings.Split(vs[len(vs)-1], ",")
-		c.https = strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
+		c.HTTPS = strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
 	}
 	return c
 }
@@ -114,25 +114,25 @@ func parseHop(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// remoteIP is the request's client address (see trustedProxies).
-func remoteIP(r *http.Request) string {
-	if c, ok := r.Context().Value(clientKey{}).(client); ok {
-		return c.ip
+// RemoteIP is the request's client address (see TrustedProxies).
+func RemoteIP(r *http.Request) string {
+	if c, ok := r.Context().Value(clientKey{}).(Client); ok {
+		return c.IP
 	}
-	return peerIP(r)
+	return PeerIP(r)
 }
 
-// requestHTTPS reports whether the client's connection is known to be
-// TLS: served here with --tls-cert, or by a trusted proxy that says so.
-func requestHTTPS(r *http.Request) bool {
-	if c, ok := r.Context().Value(clientKey{}).(client); ok {
-		return c.https
+// HTTPS reports whether the client's connection is known to be TLS:
+// served here with --tls-cert, or by a trusted proxy that says so.
+func HTTPS(r *http.Request) bool {
+	if c, ok := r.Context().Value(clientKey{}).(Client); ok {
+		return c.HTTPS
 	}
 	return r.TLS != nil
 }
 
-// peerIP is the address of the TCP peer.
-func peerIP(r *http.Request) string {
+// PeerIP is the address of the TCP peer.
+func PeerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -1,4 +1,4 @@
-package main
+package wstransport
 
 import (
 	"bufio"
@@ -16,11 +16,14 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 
+	"github.com/weft-dev/weft/cmd/weft/internal/clientip"
+	"github.com/weft-dev/weft/cmd/weft/internal/limits"
+	"github.com/weft-dev/weft/cmd/weft/internal/metrics"
 	"github.com/weft-dev/weft/session"
 )
 
-// wsConfig holds the WebSocket settings chosen in serve.
-type wsConfig struct {
+// Config holds the WebSocket settings.
+type Config struct {
 	MaxMessage     int64
 	SendQueue      int
 	PingPeriod     time.Duration
@@ -32,13 +35,42 @@ type wsConfig struct {
 	MsgRate   float64
 	MsgBurst  int
 	BytesRate int64
-	Metrics   *metrics
+	Metrics   *metrics.Metrics // nil: not counted
 }
+
+// Transport serves WebSocket connections through melody and hands each
+// one to the session manager.
+type Transport struct {
+	m       *melody.Melody
+	log     *slog.Logger
+	metrics *metrics.Metrics
+}
+
+// New configures a Transport for mgr.
+func New(cfg Config, mgr *session.Manager) *Transport {
+	return &Transport{m: newMelody(cfg, mgr), log: cfg.Logger, metrics: cfg.Metrics}
+}
+
+// Serve upgrades r and serves the connection on a goroutine of its own;
+// it returns once the connection is hijacked (or the upgrade failed).
+// auth is what the request's token grants (nil: open mode); release is
+// called when the connection is over.
+func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, auth *session.Auth, release func()) {
+	onPanic := func() {}
+	if t.metrics != nil {
+		onPanic = func() { t.metrics.Panicked("websocket") }
+	}
+	upgrade(t.m, w, r, auth, release, t.log, onPanic)
+}
+
+// Close closes every connection (after the session manager has sent its
+// close frames).
+func (t *Transport) Close() error { return t.m.Close() }
 
 // newMelody configures melody where its defaults are wrong for a CRDT
 // peer (STYLE.md): origin check, message size, buffer, and eviction of slow
 // readers instead of silent drops.
-func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
+func newMelody(cfg Config, mgr *session.Manager) *melody.Melody {
 	m := melody.New()
 	m.Config.MaxMessageSize = cfg.MaxMessage
 	// Headroom over our own queue limit, so a close frame still fits.
@@ -46,7 +78,7 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 	m.Config.PingPeriod = cfg.PingPeriod
 	m.Config.PongWait = cfg.PongWait
 	m.Config.WriteWait = 10 * time.Second
-	m.Upgrader.CheckOrigin = originChecker(cfg.AllowedOrigins)
+	m.Upgrader.CheckOrigin = OriginChecker(cfg.AllowedOrigins)
 	// Zero: reuse the HTTP server's 4 KiB reader instead of a second buffer.
 	m.Upgrader.ReadBufferSize = 0
 	m.Upgrader.WriteBufferSize = 4096
@@ -58,7 +90,7 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 		c.limit = int64(cfg.SendQueue)
 		a, _ := s.Get("auth")
 		auth, _ := a.(*session.Auth)
-		cl, err := mgr.Connect(c, remoteIP(s.Request), auth)
+		cl, err := mgr.Connect(c, clientip.RemoteIP(s.Request), auth)
 		if err != nil {
 			return
 		}
@@ -67,11 +99,11 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 	m.HandleMessageBinary(func(s *melody.Session, b []byte) {
 		c := connOf(s)
 		if c.rate == nil {
-			c.rate = newConnRate(cfg.MsgRate, cfg.MsgBurst, cfg.BytesRate, cfg.MaxMessage)
+			c.rate = limits.NewConnRate(cfg.MsgRate, cfg.MsgBurst, cfg.BytesRate, cfg.MaxMessage)
 		}
-		if !c.rate.wait(len(b)) {
+		if !c.rate.Wait(len(b)) {
 			if c.limited.CompareAndSwap(false, true) {
-				cfg.Logger.Warn("closing connection: message rate over the limit", "audit", "limit_message_rate", "remote", remoteIP(s.Request))
+				cfg.Logger.Warn("closing connection: message rate over the limit", "audit", "limit_message_rate", "remote", clientip.RemoteIP(s.Request))
 				if cfg.Metrics != nil {
 					cfg.Metrics.Limited("message_rate")
 				}
@@ -104,13 +136,13 @@ func newMelody(cfg wsConfig, mgr *session.Manager) *melody.Melody {
 		case errors.Is(err, melody.ErrMessageBufferFull):
 			connOf(s).hardClose()
 		case errors.As(err, &ce), errors.Is(err, net.ErrClosed), errors.Is(err, melody.ErrWriteClosed):
-		case strings.Contains(err.Error(), "read limit exceeded"):
-			cfg.Logger.Warn("closing connection: message too large", "audit", "limit_message_size", "remote", remoteIP(s.Request))
+		case errors.Is(err, websocket.ErrReadLimit):
+			cfg.Logger.Warn("closing connection: message too large", "audit", "limit_message_size", "remote", clientip.RemoteIP(s.Request))
 			if cfg.Metrics != nil {
 				cfg.Metrics.Limited("message_size")
 			}
 		default:
-			cfg.Logger.Debug("websocket error", "remote", remoteIP(s.Request), "err", err)
+			cfg.Logger.Debug("websocket error", "remote", clientip.RemoteIP(s.Request), "err", err)
 		}
 	})
 	return m
@@ -124,7 +156,7 @@ type wsConn struct {
 	queued atomic.Int64
 	once   sync.Once
 
-	rate    *connRate // read goroutine only
+	rate    *limits.ConnRate // read goroutine only
 	limited atomic.Bool
 }
 
@@ -175,7 +207,7 @@ func clientOf(s *melody.Session) *session.Client {
 
 // upgrade hands a request to melody, remembering the hijacked net.Conn.
 // auth is what the request's token grants (nil: open mode); release is
-// called when the connection is over.
+// called when the connection is over, onPanic after a recovered panic.
 //
 // melody's handler serves the connection until it ends, on the goroutine
 // it is called on. Called on net/http's, it would keep that goroutine's
@@ -183,7 +215,7 @@ func clientOf(s *melody.Session) *session.Client {
 // net/http's connection state alive for the connection's life. So melody
 // runs on a goroutine of its own, and net/http's returns as soon as the
 // connection is hijacked (after that, net/http is done with it).
-func upgrade(m *melody.Melody, w http.ResponseWriter, r *http.Request, auth *session.Auth, release func(), log *slog.Logger) {
+func upgrade(m *melody.Melody, w http.ResponseWriter, r *http.Request, auth *session.Auth, release func(), log *slog.Logger, onPanic func()) {
 	c := &wsConn{}
 	hw := &hijackWriter{ResponseWriter: w, conn: c, hijacked: make(chan struct{})}
 	done := make(chan struct{})
@@ -195,6 +227,7 @@ func upgrade(m *melody.Melody, w http.ResponseWriter, r *http.Request, auth *ses
 			// caught there: keep the server up, drop the connection.
 			if p := recover(); p != nil {
 				log.Error("panic serving a WebSocket connection", "panic", p, "stack", string(debug.Stack()))
+				onPanic()
 				if c.raw != nil {
 					c.raw.Close()
 				}
@@ -229,11 +262,11 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return h.conn.raw, rw, nil
 }
 
-// refuseUpgrade accepts the upgrade and closes at once with code and
+// Refuse accepts the upgrade and closes at once with code and
 // reason: automerge-repo's Node client crashes on a refused upgrade
 // (PROTOCOL.md §6), and a close code tells it whether to retry. A
 // cross-site request still gets the upgrader's 403.
-func refuseUpgrade(w http.ResponseWriter, r *http.Request, checkOrigin func(*http.Request) bool, code int, reason string) {
+func Refuse(w http.ResponseWriter, r *http.Request, checkOrigin func(*http.Request) bool, code int, reason string) {
 	up := websocket.Upgrader{CheckOrigin: checkOrigin, ReadBufferSize: 512, WriteBufferSize: 512}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -252,9 +285,9 @@ func refuseUpgrade(w http.ResponseWriter, r *http.Request, checkOrigin func(*htt
 	conn.Close()
 }
 
-// originChecker allows requests without an Origin (non-browser clients),
+// OriginChecker allows requests without an Origin (non-browser clients),
 // same-host origins, and the configured hosts ("*" allows all).
-func originChecker(allowed []string) func(*http.Request) bool {
+func OriginChecker(allowed []string) func(*http.Request) bool {
 	return func(r *http.Request) bool {
 		origin := r.Header.Get("Origin")
 		if origin == "" {
@@ -266,7 +299,7 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		}
 		// Same host; when the page's connection is known to be TLS (here
 		// or at a trusted proxy), a plain-http page of it may not connect.
-		if strings.EqualFold(u.Host, r.Host) && (!requestHTTPS(r) || strings.EqualFold(u.Scheme, "https")) {
+		if strings.EqualFold(u.Host, r.Host) && (!clientip.HTTPS(r) || strings.EqualFold(u.Scheme, "https")) {
 			return true
 		}
 		for _, a := range allowed {

@@ -1,4 +1,4 @@
-package main
+package limits
 
 import (
 	"strconv"
@@ -8,9 +8,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// apiLimiter is a token bucket per client IP for API calls: a script gone
+// APILimiter is a token bucket per client IP for API calls: a script gone
 // wrong gets 429s instead of starving the documents' goroutines.
-type apiLimiter struct {
+type APILimiter struct {
 	rate  rate.Limit
 	burst int
 
@@ -19,17 +19,17 @@ type apiLimiter struct {
 	swept time.Time
 }
 
-// newAPILimiter returns nil (no limit) when perSecond <= 0.
-func newAPILimiter(perSecond float64, burst int) *apiLimiter {
+// NewAPILimiter returns nil (no limit) when perSecond <= 0.
+func NewAPILimiter(perSecond float64, burst int) *APILimiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &apiLimiter{rate: rate.Limit(perSecond), burst: max(burst, 1), ips: map[string]*rate.Limiter{}}
+	return &APILimiter{rate: rate.Limit(perSecond), burst: max(burst, 1), ips: map[string]*rate.Limiter{}}
 }
 
-// allow takes a token for ip; when there is none it returns how long until
+// Allow takes a token for ip; when there is none it returns how long until
 // there is.
-func (l *apiLimiter) allow(ip string) (bool, time.Duration) {
+func (l *APILimiter) Allow(ip string) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
@@ -58,8 +58,8 @@ func (l *apiLimiter) allow(ip string) (bool, time.Duration) {
 	return true, 0
 }
 
-// retryAfter formats a delay for the Retry-After header (whole seconds,
+// RetryAfter formats a delay for the Retry-After header (whole seconds,
 // at least 1).
-func retryAfter(d time.Duration) string {
+func RetryAfter(d time.Duration) string {
 	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }

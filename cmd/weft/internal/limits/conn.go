@@ -1,23 +1,18 @@
-package main
+package limits
 
 import (
-	"bytes"
-	"net"
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
-
-	"github.com/weft-dev/weft/session"
 )
 
-// admission decides whether a new connection may start: an admission
+// Admission decides whether a new connection may start: an admission
 // bucket (so that a mass reconnect after a restart is spread out), a cap
 // on connections in total and one per remote address. Refused upgrades
 // are accepted and closed with CloseTryAgainLater; automerge-repo clients
 // reconnect with backoff.
-type admission struct {
+type Admission struct {
 	bucket   *rate.Limiter // nil: no admission rate
 	maxTotal int           // 0: no cap
 	maxPerIP int           // 0: no cap
@@ -27,17 +22,17 @@ type admission struct {
 	perIP map[string]int
 }
 
-func newAdmission(perSecond float64, burst, maxTotal, maxPerIP int) *admission {
-	a := &admission{maxTotal: maxTotal, maxPerIP: maxPerIP, perIP: map[string]int{}}
+func NewAdmission(perSecond float64, burst, maxTotal, maxPerIP int) *Admission {
+	a := &Admission{maxTotal: maxTotal, maxPerIP: maxPerIP, perIP: map[string]int{}}
 	if perSecond > 0 {
 		a.bucket = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))
 	}
 	return a
 }
 
-// admit reserves a connection slot for ip. It returns a release func, or
+// Admit reserves a connection slot for ip. It returns a release func, or
 // the reason it refused ("admission_rate", "max_conns", "max_conns_per_ip").
-func (a *admission) admit(ip string) (release func(), refused string) {
+func (a *Admission) Admit(ip string) (release func(), refused string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -63,11 +58,11 @@ func (a *admission) admit(ip string) (release func(), refused string) {
 	}, ""
 }
 
-// connRate throttles one connection's incoming messages and bytes. The
+// ConnRate throttles one connection's incoming messages and bytes. The
 // read goroutine waits out the bucket (TCP pushes back on the sender); a
 // connection kept throttled for longer than maxThrottled is cut with
 // CloseRateLimited.
-type connRate struct {
+type ConnRate struct {
 	msgs, bytes *rate.Limiter // nil: no limit
 	throttled   time.Duration // consecutive time spent waiting
 }
@@ -75,8 +70,8 @@ type connRate struct {
 // maxThrottled is how long a connection may stay over its rate.
 const maxThrottled = 5 * time.Second
 
-func newConnRate(msgsPerSec float64, msgBurst int, bytesPerSec int64, maxMessage int64) *connRate {
-	r := &connRate{}
+func NewConnRate(msgsPerSec float64, msgBurst int, bytesPerSec int64, maxMessage int64) *ConnRate {
+	r := &ConnRate{}
 	if msgsPerSec > 0 {
 		r.msgs = rate.NewLimiter(rate.Limit(msgsPerSec), max(msgBurst, 1))
 	}
@@ -88,9 +83,9 @@ func newConnRate(msgsPerSec float64, msgBurst int, bytesPerSec int64, maxMessage
 	return r
 }
 
-// wait blocks until a message of n bytes fits; it reports false when the
+// Wait blocks until a message of n bytes fits; it reports false when the
 // connection has been over its rate for too long.
-func (r *connRate) wait(n int) bool {
+func (r *ConnRate) Wait(n int) bool {
 	if r == nil {
 		return true
 	}
@@ -122,33 +117,7 @@ func (r *connRate) wait(n int) bool {
 	return true
 }
 
-// tooLargeConn puts weft's documented close code on oversized messages.
-// gorilla/websocket closes such a connection by itself, with 1009 and no
-// reason, before the application hears of it; this connection rewrites
-// that one frame into CloseTooLarge (4502: do not resend it unchanged).
-type tooLargeConn struct{ net.Conn }
-
-// gorillaTooBig is that frame: FIN|close, 2 bytes of payload, code 1009.
-// gorilla writes each control frame with a single Write, and a server's
-// frames are not masked, so the bytes are exact.
-var gorillaTooBig = []byte{0x88, 0x02, 0x03, 0xf1}
-
-var tooLargeFrame = func() []byte {
-	p := websocket.FormatCloseMessage(session.CloseTooLarge, "message over the size limit")
-	return append([]byte{0x88, byte(len(p))}, p...)
-}()
-
-func (c tooLargeConn) Write(p []byte) (int, error) {
-	if bytes.Equal(p, gorillaTooBig) {
-		if _, err := c.Conn.Write(tooLargeFrame); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
-func (r *connRate) recovered(now time.Time) bool {
+func (r *ConnRate) recovered(now time.Time) bool {
 	for _, l := range []*rate.Limiter{r.msgs, r.bytes} {
 		if l != nil && l.TokensAt(now) < float64(l.Burst())/2 {
 			return false

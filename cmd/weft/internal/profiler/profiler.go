@@ -1,4 +1,4 @@
-package main
+package profiler
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// startPprof serves Go's profiler on its own listener, never on the public
+// Start serves Go's profiler on its own listener, never on the public
 // one: profiles show internals, and a CPU profile costs the server. addr
-// is a loopback address (parseServeFlags checks). The returned func stops
-// it.
-func startPprof(addr string, log *slog.Logger) (stop func() error, err error) {
+// is a loopback address (the flags are checked before). The returned func
+// stops it.
+func Start(addr string, log *slog.Logger) (stop func() error, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--pprof: %w", err)

@@ -1,4 +1,4 @@
-package main
+package metrics
 
 import (
 	"net/http"
@@ -13,9 +13,9 @@ import (
 	"github.com/weft-dev/weft/storage"
 )
 
-// metrics implements session.Metrics with Prometheus collectors on a
+// Metrics implements session.Metrics with Prometheus collectors on a
 // registry of its own (tests start several servers in one process).
-type metrics struct {
+type Metrics struct {
 	reg            *prometheus.Registry
 	msgsIn         *prometheus.CounterVec
 	bytesIn        *prometheus.CounterVec
@@ -38,14 +38,13 @@ type metrics struct {
 	damaged        *prometheus.CounterVec
 }
 
-// newMetrics returns the collectors; storage (its commit hook is
-// onCommit) and the session manager are attached with watch once they
-// exist.
-func newMetrics() *metrics {
+// New returns the collectors; storage (its commit hook is OnCommit) and
+// the session manager are attached with Watch once they exist.
+func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buckets := prometheus.ExponentialBuckets(0.00005, 2, 18) // 50µs … 6.5s
-	m := &metrics{
+	m := &Metrics{
 		reg:            reg,
 		msgsIn:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_messages_in_total", Help: "Protocol messages received, by type."}, []string{"type"}),
 		bytesIn:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_bytes_in_total", Help: "Protocol bytes received, by type."}, []string{"type"}),
@@ -71,17 +70,23 @@ func newMetrics() *metrics {
 	for _, r := range []string{"idle", "budget"} {
 		m.evictions.WithLabelValues(r) // exported at zero from the start
 	}
+	for _, w := range []string{"http", "websocket", "document", "client", "relay"} {
+		m.panics.WithLabelValues(w)
+	}
+	for _, w := range []string{"load", "snapshot"} {
+		m.damaged.WithLabelValues(w)
+	}
 	return m
 }
 
-// onCommit observes one storage transaction (storage.Options.OnCommit).
-func (m *metrics) onCommit(batch int, d time.Duration) {
+// OnCommit observes one storage transaction (storage.Options.OnCommit).
+func (m *Metrics) OnCommit(batch int, d time.Duration) {
 	m.commit.Observe(d.Seconds())
 	m.batch.Observe(float64(batch))
 }
 
-// watch exports the store's and the session manager's live counts.
-func (m *metrics) watch(store *storage.Store, mgr *session.Manager) {
+// Watch exports the store's and the session manager's live counts.
+func (m *Metrics) Watch(store *storage.Store, mgr *session.Manager) {
 	reg := m.reg
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_storage_commits_total", Help: "bbolt transactions committed (each one fsync)."},
 		func() float64 { return float64(store.Stats().Commits) }))
@@ -131,38 +136,47 @@ func (c docMemoryCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstHistogram(docMemDesc, uint64(len(st.PerDoc)), sum, counts)
 }
 
-func (m *metrics) Fanout(d time.Duration) { m.fanout.Observe(d.Seconds()) }
+func (m *Metrics) Fanout(d time.Duration) { m.fanout.Observe(d.Seconds()) }
 
-func (m *metrics) handler() http.Handler {
+// Handler serves the registry (GET /metrics).
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-func (m *metrics) MessageIn(typ string, n int) {
+func (m *Metrics) MessageIn(typ string, n int) {
 	m.msgsIn.WithLabelValues(typ).Inc()
 	m.bytesIn.WithLabelValues(typ).Add(float64(n))
 }
 
-func (m *metrics) MessageOut(typ string, n int) {
+func (m *Metrics) MessageOut(typ string, n int) {
 	m.msgsOut.WithLabelValues(typ).Inc()
 	m.bytesOut.WithLabelValues(typ).Add(float64(n))
 }
 
-func (m *metrics) Applied(d time.Duration, changes int) {
+func (m *Metrics) Applied(d time.Duration, changes int) {
 	m.apply.Observe(d.Seconds())
 	m.changes.Add(float64(changes))
 }
 
-func (m *metrics) Persisted(d time.Duration) { m.persist.Observe(d.Seconds()) }
-func (m *metrics) DocOpened(d time.Duration) {
+func (m *Metrics) Persisted(d time.Duration) { m.persist.Observe(d.Seconds()) }
+func (m *Metrics) DocOpened(d time.Duration) {
 	m.docLoad.Observe(d.Seconds())
 	m.openDocs.Inc()
 }
-func (m *metrics) DocClosed()            { m.openDocs.Dec() }
-func (m *metrics) EngineCrash()          { m.crashes.Inc() }
-func (m *metrics) Limited(reason string) { m.refused.WithLabelValues(reason).Inc() }
+func (m *Metrics) DocClosed()            { m.openDocs.Dec() }
+func (m *Metrics) EngineCrash()          { m.crashes.Inc() }
+func (m *Metrics) Limited(reason string) { m.refused.WithLabelValues(reason).Inc() }
 
-func (m *metrics) Evicted(reason string) { m.evictions.WithLabelValues(reason).Inc() }
-func (m *metrics) Panicked(where string) { m.panics.WithLabelValues(where).Inc() }
-func (m *metrics) Damaged(what string)   { m.damaged.WithLabelValues(what).Inc() }
+func (m *Metrics) Evicted(reason string) { m.evictions.WithLabelValues(reason).Inc() }
+func (m *Metrics) Panicked(where string) { m.panics.WithLabelValues(where).Inc() }
+func (m *Metrics) Damaged(what string)   { m.damaged.WithLabelValues(what).Inc() }
 
-func (m *metrics) Disconnect(code int) { m.disconnects.WithLabelValues(strconv.Itoa(code)).Inc() }
+func (m *Metrics) Disconnect(code int) { m.disconnects.WithLabelValues(strconv.Itoa(code)).Inc() }
+
+// Refused counts a request, connection or message refused by
+// authentication or a limit.
+func (m *Metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// WorkerRestarted counts an engine worker process restarted after dying.
+func (m *Metrics) WorkerRestarted() { m.workerRestarts.Inc() }
+
