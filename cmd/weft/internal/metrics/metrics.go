@@ -179,4 +179,3 @@ func (m *Metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc
 
 // WorkerRestarted counts an engine worker process restarted after dying.
 func (m *Metrics) WorkerRestarted() { m.workerRestarts.Inc() }
-
