@@ -37,6 +37,9 @@ type docInfo struct {
 	Updated *time.Time `json:"updated,omitempty"`
 	Size    int64      `json:"size,omitempty"`
 	Changes int        `json:"changes,omitempty"`
+	// Damaged says why the document is damaged (README "How it works"):
+	// it is served with every chunk that loads.
+	Damaged string `json:"damaged,omitempty"`
 }
 
 // GET /api/docs?limit=&cursor=&sort=id|updated|-updated
@@ -81,7 +84,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	docs := []docInfo{}
 	for i := offset; i < len(metas) && len(docs) < limit; i++ {
 		m := metas[i]
-		docs = append(docs, docInfo{ID: m.ID, URL: "automerge:" + m.ID, Created: &m.Created, Updated: &m.Updated, Size: m.Size, Changes: m.Changes})
+		docs = append(docs, docInfo{ID: m.ID, URL: "automerge:" + m.ID, Created: &m.Created, Updated: &m.Updated, Size: m.Size, Changes: m.Changes, Damaged: a.mgr.Damage(m.ID)})
 	}
 	next := ""
 	if offset+len(docs) < len(metas) {
