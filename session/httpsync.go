@@ -222,7 +222,7 @@ func (m *Manager) httpPeer(req SyncRequest) (*httpPeer, bool, error) {
 			return p, false, nil
 		}
 		delete(m.httpPeers, req.Peer)
-		p.cl.close(CloseReplaced, "sync session reset")
+		p.cl.close(ErrCloseSessionReset)
 	}
 	conn := &httpConn{msgs: map[string][][]byte{}, notify: make(chan struct{}, 1)}
 	cl, err := m.Connect(conn, req.Remote, req.Auth)
@@ -233,7 +233,7 @@ func (m *Manager) httpPeer(req SyncRequest) (*httpPeer, bool, error) {
 	p := &httpPeer{cl: cl, conn: conn, user: user, preempt: make(chan struct{}, 1)}
 	p.timer = time.AfterFunc(httpPeerIdle, func() {
 		m.dropHTTPPeer(req.Peer, p)
-		cl.close(CloseShutdown, "sync session expired")
+		cl.close(ErrCloseSessionExpired)
 	})
 	// Ephemeral: an HTTP peer's sync state is not kept past its session.
 	cl.Receive(Encode(Message{Type: TypeJoin, SenderID: req.Peer, SupportedProtocolVersions: []string{ProtocolVersion},

@@ -238,7 +238,7 @@ func (m *Manager) Connect(c Conn, remote string, auth *Auth) (*Client, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
-		c.Close(CloseShutdown, "server shutting down")
+		c.Close(ErrCloseShutdown.Code, ErrCloseShutdown.Reason)
 		return nil, ErrShutdown
 	}
 	// The ephemeral limiter and maps are made on first use: most of an
@@ -251,7 +251,7 @@ func (m *Manager) Connect(c Conn, remote string, auth *Auth) (*Client, error) {
 	m.all[cl] = struct{}{}
 	cl.joinTimer = time.AfterFunc(m.cfg.JoinTimeout, func() {
 		if !cl.joined.Load() {
-			cl.close(CloseJoinTimeout, "no join message received")
+			cl.close(ErrCloseJoinTimeout)
 		}
 	})
 	return cl, nil
@@ -407,7 +407,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, cl := range clients {
-		cl.close(CloseShutdown, "server shutting down")
+		cl.close(ErrCloseShutdown)
 	}
 	for _, d := range docs {
 		d.stop()

@@ -46,7 +46,7 @@ func (d *document) guard(fn func()) (ok bool) {
 func (d *document) crashed() {
 	d.m.discard(d)
 	for cl := range d.peers {
-		cl.fail(CloseInternal, "internal error on document "+d.id+"; reconnect")
+		cl.fail(ErrCloseDocPanic.With(d.id))
 	}
 	d.guard(func() {
 		if d.unsub != nil {
@@ -87,7 +87,7 @@ func (d *document) refuse(ev event) {
 			ev.call.done <- fmt.Errorf("%w: %w: document restarting", ErrUnavailable, ErrInternal)
 		}
 	case ev.cl != nil && (ev.kind == evSync || ev.kind == evResync):
-		ev.cl.fail(CloseInternal, "internal error on document "+d.id+"; reconnect")
+		ev.cl.fail(ErrCloseDocPanic.With(d.id))
 	}
 }
 
