@@ -10,22 +10,6 @@ import (
 	"github.com/weft-dev/weft/storage"
 )
 
-// Errors of the document API (Manager.Edit, View, History, ...). Callers
-// match them with errors.Is; HTTP maps them to statuses.
-var (
-	// ErrNotFound: no such document (or the caller may not know of it).
-	ErrNotFound = errors.New("session: document not found")
-	// ErrForbidden: the caller's role does not allow this.
-	ErrForbidden = errors.New("session: forbidden")
-	// ErrMoved: the document's heads differ from the caller's IfHeads.
-	ErrMoved = errors.New("session: document has moved")
-	// ErrExists: the name is taken (named versions).
-	ErrExists = errors.New("session: already exists")
-	// ErrUnavailable: the document cannot be served right now (its engine
-	// failed, or storage did); retrying later may work.
-	ErrUnavailable = errors.New("session: document unavailable")
-)
-
 // call is an API request run on a document's goroutine. fn runs inside a
 // batch; done receives its error once the batch's changes are durable.
 type call struct {

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -52,11 +51,6 @@ type SyncResponse struct {
 	// Errors are protocol errors the server reported (refused changes).
 	Errors []string
 }
-
-// ErrPeerClosed: the server ended the HTTP peer's session (a limit, an
-// engine failure, a newer connection with the same peer id); the caller
-// may start over with a fresh sync state.
-var ErrPeerClosed = errors.New("session: sync session ended")
 
 type httpPeer struct {
 	mu      sync.Mutex // serializes requests of one peer id

@@ -226,9 +226,6 @@ func (m *Manager) reconnected() {
 // PeerID is the id the server announces in peer messages.
 func (m *Manager) PeerID() string { return m.peerID }
 
-// ErrShutdown is returned once Shutdown has begun.
-var ErrShutdown = errors.New("session: shutting down")
-
 // Connect registers a new connection. remote names it in logs and strikes
 // (an IP address); auth is what the transport verified about it (nil: open,
 // write access to every document). Frames from the connection go to

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -13,10 +12,6 @@ import (
 // never the process. Recovery is the last line of defence: the parsers of
 // client bytes are total (crdt.FuzzParse, FuzzSession), this catches what
 // they miss.
-
-// ErrInternal is what an API call gets when its document's goroutine
-// panicked while handling it: the call may or may not have been applied.
-var ErrInternal = errors.New("session: internal error")
 
 // recovered logs a recovered panic with its stack, once, and counts it.
 func (m *Manager) recovered(log *slog.Logger, where string, r any) {
