@@ -145,7 +145,9 @@ func (d *document) run() {
 	for {
 		select {
 		case ev := <-d.inbox:
-			batch = d.drain(append(batch[:0], *ev))
+			batch = append(batch[:0], *ev)
+			d.posted.Add(-1)
+			batch = d.drain(batch)
 			if !d.guard(func() { d.process(batch) }) {
 				d.crashedIn(batch)
 				return
@@ -209,7 +211,6 @@ func (t *docTimers) stop() {
 
 // drain adds what else is queued to batch, up to maxBatch events.
 func (d *document) drain(batch []event) []event {
-	d.posted.Add(-1)
 	for len(batch) < maxBatch {
 		select {
 		case ev := <-d.inbox:

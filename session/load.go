@@ -86,13 +86,24 @@ func (d *document) load() ([]byte, error) {
 }
 
 // open loads data into the engine, waiting out a worker restart.
-func (d *document) open(data []byte) (crdt.Heads, error) {
-	for attempt := 0; ; attempt++ {
+func (d *document) open(data []byte) (heads crdt.Heads, err error) {
+	err = retrying(func() error {
 		ctx, cancel := ctxTimeout()
-		heads, err := d.m.cfg.Engine.Open(ctx, d.id, data)
-		cancel()
-		if err == nil || !errors.Is(err, crdt.ErrCrashed) || attempt == maxRetries {
-			return heads, err
+		defer cancel()
+		heads, err = d.m.cfg.Engine.Open(ctx, d.id, data)
+		return err
+	})
+	return heads, err
+}
+
+// retrying calls try until it does not meet a dead worker, at most
+// maxRetries+1 times, waiting retryDelay between tries. It is session's
+// one retry loop for dead workers.
+func retrying(try func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := try()
+		if !dead(err) || attempt == maxRetries {
+			return err
 		}
 		time.Sleep(retryDelay(attempt))
 	}
@@ -103,39 +114,44 @@ func (d *document) open(data []byte) (crdt.Heads, error) {
 // the round's queued frames (they reflect the lost engine state), reloads
 // the document from storage and restarts every peer's sync state, queuing
 // each peer's next message in r so that they all resync. A reload that
-// keeps meeting dead workers is retried (bounded); if it still fails, the
-// peers are closed with CloseInternal so that they reconnect. A failed
-// persist calls it with r nil: the document reloads what is durable and
-// the peers' states restart, without messages. It returns the bytes the
-// document was loaded from.
+// keeps meeting dead workers (another document's message, on a busy pool)
+// is retried; if it still fails, the peers are closed with CloseInternal
+// so that they reconnect. A failed persist calls it with r nil: the
+// document reloads what is durable and the peers' states restart, without
+// messages. It returns the bytes the document was loaded from.
 func (d *document) restart(r *round) ([]byte, error) {
 	if r != nil {
 		r.settle()
 	}
-	for attempt := 0; ; attempt++ {
-		data, err := d.reload(r)
-		if err == nil || d.broken != nil {
-			return data, err
+	var data []byte
+	var broken error
+	err := retrying(func() error {
+		var err error
+		data, err = d.reload(r)
+		if err != nil && d.broken != nil {
+			broken = err // it cannot be loaded: reload closed the peers
+			return nil
 		}
-		if r != nil {
-			r.out = r.out[:0]
-		}
-		if !dead(err) || attempt == maxRetries {
-			// The peers' sync states were restarted but they got no
-			// fresh message: left as they are they would wait for good.
-			d.log.Warn("resync after an engine failure failed", "err", err)
-			for cl := range d.peers {
-				cl.fail(ErrCloseRestarting)
-			}
-			return nil, err
-		}
-		// The worker died again while we reloaded (another document's
-		// message, on a busy pool): give the restart a moment.
-		time.Sleep(retryDelay(attempt))
+		return err
+	})
+	if broken != nil {
+		return nil, broken
 	}
+	if err != nil {
+		// The peers' sync states were restarted but they got no fresh
+		// message: left as they are they would wait for good. Close them
+		// so that they reconnect and resync.
+		d.log.Warn("resync after an engine failure failed", "err", err)
+		for cl := range d.peers {
+			cl.fail(ErrCloseRestarting)
+		}
+		return nil, err
+	}
+	return data, nil
 }
 
-// reload is one try of restart.
+// reload is one try of restart. It queues messages in r only when it
+// succeeds.
 func (d *document) reload(r *round) ([]byte, error) {
 	if d.loaded {
 		d.m.cfg.Metrics.DocClosed() // load counts it open again
