@@ -31,6 +31,21 @@ func dead(err error) bool {
 	return errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrNotOpen)
 }
 
+// firstLoad loads the document for its first event (or the first after it
+// failed to load). Subscribe first, load second, then catch up: what other
+// nodes publish meanwhile waits in the inbox (duplicates are harmless,
+// gaps are not).
+func (d *document) firstLoad() {
+	d.snapSize, d.incSize = 0, 0
+	d.subscribe()
+	if _, err := d.load(); err != nil {
+		d.broken, d.brokenAt = err, time.Now()
+		d.log.Error("document cannot be loaded", "err", err)
+	} else if d.unsub != nil {
+		d.catchUp = true
+	}
+}
+
 // load reads the document from storage into the engine and returns the
 // bytes it loaded.
 func (d *document) load() ([]byte, error) {

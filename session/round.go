@@ -168,21 +168,6 @@ func (d *document) process(batch []event) {
 	r.finish(batch[0].at)
 }
 
-// firstLoad loads the document for its first event (or the first after it
-// failed to load). Subscribe first, load second, then catch up: what other
-// nodes publish meanwhile waits in the inbox (duplicates are harmless,
-// gaps are not).
-func (d *document) firstLoad() {
-	d.snapSize, d.incSize = 0, 0
-	d.subscribe()
-	if _, err := d.load(); err != nil {
-		d.broken, d.brokenAt = err, time.Now()
-		d.log.Error("document cannot be loaded", "err", err)
-	} else if d.unsub != nil {
-		d.catchUp = true
-	}
-}
-
 // handle handles batch[i] (with the sync events right after it, in one
 // engine call) and returns the index of the last event it handled.
 func (d *document) handle(r *round, batch []event, i int) int {
