@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,22 +8,6 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
-)
-
-// Errors of the document API (Manager.Edit, View, History, ...). Callers
-// match them with errors.Is; HTTP maps them to statuses.
-var (
-	// ErrNotFound: no such document (or the caller may not know of it).
-	ErrNotFound = errors.New("session: document not found")
-	// ErrForbidden: the caller's role does not allow this.
-	ErrForbidden = errors.New("session: forbidden")
-	// ErrMoved: the document's heads differ from the caller's IfHeads.
-	ErrMoved = errors.New("session: document has moved")
-	// ErrExists: the name is taken (named versions).
-	ErrExists = errors.New("session: already exists")
-	// ErrUnavailable: the document cannot be served right now (its engine
-	// failed, or storage did); retrying later may work.
-	ErrUnavailable = errors.New("session: document unavailable")
 )
 
 // call is an API request run on a document's goroutine. fn runs inside a
@@ -36,14 +19,6 @@ type call struct {
 	writes bool // fn may add changes: a failed persist fails the call
 	// answered: done has its value (owned by the document's goroutine).
 	answered bool
-}
-
-// round is the batch state a call may add to: frames to send after the
-// fsync, and change chunks to persist.
-type round struct {
-	out     []outMsg
-	changes *bytes.Buffer
-	n       *int
 }
 
 // run posts fn to doc's goroutine (starting it, and loading the document)
@@ -115,21 +90,9 @@ func (m *Manager) Edit(ctx context.Context, req EditRequest) (EditResult, error)
 		})
 		cancel()
 		if err != nil {
-			return d.apiError(err)
+			return d.apiError(r, err)
 		}
-		d.heads = out.Heads
-		if out.Changed() {
-			r.changes.Write(out.Changes)
-			*r.n += out.NChanges
-			if m.cfg.Relay != nil {
-				d.pub.Write(out.Changes)
-			}
-		}
-		for _, o := range out.Others {
-			if p := d.byKey[o.Peer]; p != nil {
-				r.out = append(r.out, d.syncFrame(p.cl, o.Msg))
-			}
-		}
+		r.take(out, nil, true)
 		res = EditResult{Heads: out.Heads, Changed: out.Changed()}
 		return nil
 	})
@@ -137,14 +100,11 @@ func (m *Manager) Edit(ctx context.Context, req EditRequest) (EditResult, error)
 }
 
 // apiError classifies an engine failure for an API call. A worker that
-// died under the call leaves the document to be reloaded on its next
-// event.
-func (d *document) apiError(err error) error {
-	if errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrNotOpen) {
-		d.loaded = false
-		for cl := range d.peers {
-			cl.fail(CloseInternal, "engine restarting; reconnect")
-		}
+// died under the call restarts the document (its peers resync) and the
+// call fails with ErrUnavailable.
+func (d *document) apiError(r *round, err error) error {
+	if dead(err) {
+		d.restart(r)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
@@ -156,7 +116,7 @@ func (m *Manager) View(ctx context.Context, v crdt.View) ([]byte, crdt.Heads, er
 		out   []byte
 		heads crdt.Heads
 	)
-	err := m.run(ctx, v.Doc, false, func(d *document, _ *round) error {
+	err := m.run(ctx, v.Doc, false, func(d *document, r *round) error {
 		if err := d.exists(); err != nil {
 			return err
 		}
@@ -165,7 +125,7 @@ func (m *Manager) View(ctx context.Context, v crdt.View) ([]byte, crdt.Heads, er
 		defer cancel()
 		var err error
 		out, err = m.cfg.Engine.View(ctx, v)
-		return d.apiError(err)
+		return d.apiError(r, err)
 	})
 	return out, heads, err
 }
@@ -189,7 +149,7 @@ func (m *Manager) History(ctx context.Context, q crdt.HistoryQuery) ([]crdt.Chan
 		page  []crdt.ChangeMeta
 		total int
 	)
-	err := m.run(ctx, q.Doc, false, func(d *document, _ *round) error {
+	err := m.run(ctx, q.Doc, false, func(d *document, r *round) error {
 		if err := d.exists(); err != nil {
 			return err
 		}
@@ -197,7 +157,7 @@ func (m *Manager) History(ctx context.Context, q crdt.HistoryQuery) ([]crdt.Chan
 		defer cancel()
 		var err error
 		page, total, err = m.cfg.Engine.History(ctx, q)
-		return d.apiError(err)
+		return d.apiError(r, err)
 	})
 	return page, total, err
 }
@@ -243,11 +203,11 @@ func (m *Manager) Upload(ctx context.Context, doc string, data []byte) (EditResu
 		if err := m.cfg.Engine.Probe(ctx, append(cur, data...), crdt.AckMessage(nil)); err != nil {
 			return err
 		}
-		before, start := *r.n, r.changes.Len()
-		r.out = d.merge(data, r.out, r.changes, r.n)
+		before, start := r.n, r.changes.Len()
+		d.merge(r, data)
 		if err := d.mergeErr; err != nil {
-			if errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrNotOpen) {
-				// merge recovered the document from storage.
+			if dead(err) {
+				// merge restarted the document from storage.
 				return fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			return err // the upload's own fault: corrupt, too large
@@ -255,12 +215,12 @@ func (m *Manager) Upload(ctx context.Context, doc string, data []byte) (EditResu
 		if r.changes.Len() < start {
 			return fmt.Errorf("%w: engine failed while merging", ErrUnavailable)
 		}
-		if m.cfg.Relay != nil && *r.n > before {
+		if m.cfg.Relay != nil && r.n > before {
 			// merge does not publish (its input usually comes from other
 			// nodes); an upload is this node's news.
 			d.pub.Write(r.changes.Bytes()[start:])
 		}
-		res = EditResult{Heads: d.heads, Changed: *r.n > before}
+		res = EditResult{Heads: d.heads, Changed: r.n > before}
 		return nil
 	})
 	return res, created, err
@@ -278,7 +238,7 @@ func (m *Manager) Delete(ctx context.Context, doc string) error {
 			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
 		}
 		for cl := range d.peers {
-			cl.fail(CloseDeleted, "document deleted")
+			cl.fail(ErrCloseDeleted)
 			d.drop(cl)
 		}
 		ctx, cancel := ctxTimeout()
@@ -301,7 +261,7 @@ func (m *Manager) Delete(ctx context.Context, doc string) error {
 // PutVersion names a version of a document: heads, or the current heads
 // when nil.
 func (m *Manager) PutVersion(ctx context.Context, doc string, v storage.Version, heads crdt.Heads) (storage.Version, error) {
-	err := m.run(ctx, doc, false, func(d *document, _ *round) error {
+	err := m.run(ctx, doc, false, func(d *document, r *round) error {
 		if err := d.exists(); err != nil {
 			return err
 		}
@@ -312,7 +272,7 @@ func (m *Manager) PutVersion(ctx context.Context, doc string, v storage.Version,
 			ctx, cancel := ctxTimeout()
 			defer cancel()
 			if _, err := m.cfg.Engine.View(ctx, crdt.View{Doc: d.id, At: heads}); err != nil {
-				return d.apiError(err)
+				return d.apiError(r, err)
 			}
 		}
 		v.Heads = heads.String()

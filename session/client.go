@@ -72,7 +72,7 @@ func (cl *Client) receive(frame []byte) {
 	msg, err := Decode(frame)
 	if err != nil {
 		cl.log.Info("closing connection: invalid frame", "err", err)
-		cl.close(CloseProtocol, truncate(err.Error(), 120))
+		cl.close(ErrCloseInvalidFrame.With(err.Error()))
 		return
 	}
 	cl.m.cfg.Metrics.MessageIn(msg.Type, len(frame))
@@ -101,17 +101,17 @@ func (cl *Client) join(msg Message) {
 		return // one join per socket; ignore repeats
 	}
 	if msg.SenderID == "" {
-		cl.close(CloseProtocol, "join without senderId")
+		cl.close(ErrCloseNoSender)
 		return
 	}
 	if len(msg.SupportedProtocolVersions) > 0 && !slices.Contains(msg.SupportedProtocolVersions, ProtocolVersion) {
 		cl.send(Message{Type: TypeError, SenderID: cl.m.peerID, TargetID: msg.SenderID, Message: "unsupported protocol version"})
-		cl.close(CloseVersion, "unsupported protocol version")
+		cl.close(ErrCloseVersion)
 		return
 	}
 	if cl.m.isBanned(msg.SenderID, cl.remote) {
 		cl.send(Message{Type: TypeError, SenderID: cl.m.peerID, TargetID: msg.SenderID, Message: "refused: this client repeatedly sent messages that crashed the server's document engine"})
-		cl.close(CloseBanned, "refused for a while after crashing the engine")
+		cl.close(ErrCloseBanned)
 		return
 	}
 	cl.peerID = msg.SenderID
@@ -132,7 +132,7 @@ func (cl *Client) join(msg Message) {
 		PeerMetadata:            &PeerMetadata{StorageID: cl.m.cfg.Store.StorageID(), IsEphemeral: false},
 	})
 	if old := cl.m.register(cl); old != nil && old != cl {
-		old.close(CloseReplaced, "a newer connection joined with this peer id")
+		old.close(ErrCloseReplaced)
 	}
 	cl.log.Debug("peer joined", "storageId", cl.storageID)
 }
@@ -144,7 +144,7 @@ func (cl *Client) sync(msg Message) {
 		return
 	}
 	if len(msg.Data) == 0 {
-		cl.close(CloseProtocol, "sync message without data")
+		cl.close(ErrCloseNoData)
 		return
 	}
 	role := cl.auth.role(msg.DocumentID)
@@ -180,7 +180,7 @@ func (cl *Client) sync(msg Message) {
 	if !cl.docs[msg.DocumentID] && len(cl.docs) >= cl.m.cfg.MaxDocsPerConn {
 		cl.log.Warn("closing connection: too many documents open", "audit", "limit_docs_per_conn", "limit", cl.m.cfg.MaxDocsPerConn)
 		cl.m.cfg.Metrics.Limited("docs_per_conn")
-		cl.fail(CloseTooManyDocs, "too many documents open on one connection")
+		cl.fail(ErrCloseTooManyDocs)
 		return
 	}
 	cl.subscribed(msg.DocumentID)
@@ -258,7 +258,7 @@ func (cl *Client) sendFrame(typ string, frame []byte) {
 	}
 	if err := cl.conn.Send(frame); err != nil {
 		cl.log.Warn("closing slow or gone peer", "err", err)
-		cl.close(CloseSlowConsumer, "send queue overflow: reconnect and resync")
+		cl.close(ErrCloseSlowConsumer)
 		return
 	}
 	cl.m.cfg.Metrics.MessageOut(typ, len(frame))
@@ -266,37 +266,31 @@ func (cl *Client) sendFrame(typ string, frame []byte) {
 
 // Close ends the connection with a close code from the catalogue, for
 // limits the transport enforces (message rate).
-func (cl *Client) Close(code int, reason string) { cl.close(code, reason) }
+func (cl *Client) Close(code int, reason string) { cl.close(&CloseError{Code: code, Reason: reason}) }
 
-// close ends the connection once, with a close code from the catalogue.
-func (cl *Client) close(code int, reason string) {
+// close ends the connection once, with a close error from the catalogue
+// (closecode.go); the reason is cut to fit a close frame.
+func (cl *Client) close(e *CloseError) {
 	cl.closeOnce.Do(func() {
 		cl.closed.Store(true)
-		cl.m.cfg.Metrics.Disconnect(code)
-		cl.conn.Close(code, reason)
+		cl.m.cfg.Metrics.Disconnect(e.Code)
+		cl.conn.Close(e.Code, truncate(e.Reason, maxCloseReason))
 	})
 }
 
-// fail sends a protocol error message, then closes.
 // recoverPanic ends the connection whose frame panicked (a bug of ours):
 // the peer reconnects and resyncs; nobody else notices.
 func (cl *Client) recoverPanic() {
 	if r := recover(); r != nil {
 		cl.m.recovered(cl.log, "client", r)
-		cl.fail(CloseInternal, "internal error; reconnect")
+		cl.fail(ErrClosePanic)
 	}
 }
 
-func (cl *Client) fail(code int, reason string) {
-	cl.send(Message{Type: TypeError, SenderID: cl.m.peerID, TargetID: cl.peerID, Message: reason})
-	cl.close(code, reason)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+// fail sends a protocol error message with e's reason, then closes.
+func (cl *Client) fail(e *CloseError) {
+	cl.send(Message{Type: TypeError, SenderID: cl.m.peerID, TargetID: cl.peerID, Message: e.Reason})
+	cl.close(e)
 }
 
 func (cl *Client) String() string { return fmt.Sprintf("%s#%d", cl.peerID, cl.id) }

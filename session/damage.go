@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
@@ -70,20 +69,4 @@ func (d *document) salvage(chunks storage.Chunks, openErr error) ([]byte, crdt.H
 	}
 	d.damage("load", fmt.Errorf("%d of %d stored chunks set aside (%w)", bad, len(all), openErr))
 	return good, heads, nil
-}
-
-// open loads data into the engine, waiting out a worker restart.
-func (d *document) open(data []byte) (crdt.Heads, error) {
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := ctxTimeout()
-		heads, err := d.m.cfg.Engine.Open(ctx, d.id, data)
-		cancel()
-		if err == nil || !errors.Is(err, crdt.ErrCrashed) || attempt == 3 {
-			return heads, err
-		}
-		// Until the pool has reaped a dead worker, calls to it fail at
-		// once (a write to a closed pipe); retrying at once would mark an
-		// innocent document broken. Give the restart a moment.
-		time.Sleep(20 * time.Millisecond << attempt)
-	}
 }

@@ -37,6 +37,40 @@
 // [Message], [Encode] and [Decode] are the wire format: one CBOR map per WebSocket message,
 // decoded as cbor-x writes it (non-minimal map headers, undefined values).
 //
+// # Files
+//
+// Who owns what state, file by file ("document goroutine": only the document's own goroutine
+// touches it; see the concurrency model below).
+//
+//   - doc.go: this overview.
+//   - manager.go: [Manager], [Config], [Conn], [Metrics]; the maps of open documents, clients,
+//     strikes and bans (the Manager's mutex); posting events; [Manager.Shutdown].
+//   - client.go: [Client], one connection (its read-path fields are the reader goroutine's):
+//     join, sync and ephemeral intake, send, close and fail.
+//   - access.go: [Auth] and [Role]; who may read or write which document.
+//   - wire.go: [Message], [Encode], [Decode].
+//   - closecode.go: the close codes, [CloseError] and the predeclared close values; truncate.
+//   - errors.go: session's sentinel errors ([ErrNotFound], [ErrUnavailable], [ErrShutdown], ...).
+//   - document.go: the document type and its fields (document goroutine), events, the run loop
+//     (batches, timers, idle and budget unloads, stop).
+//   - round.go: the round (one batch: changes to persist, frames to send, calls to answer),
+//     process and persist; persist before send.
+//   - load.go: load and open; restart, the one reaction to a dead worker; retryDelay.
+//   - syncpath.go: peers' sync messages through the engine (syncRun, sync, applied, reject,
+//     resync).
+//   - relaying.go: the document's side of the [Relay]: subscribe, publish, catch up, merge,
+//     other nodes' ephemera. relay.go is the Relay interface, memrelay.go an in-process one.
+//   - peers.go: the document's peer set (peer, peerKeys, leave, drop) and ephemeral fan-out.
+//   - compact.go: compaction into one snapshot, and close.
+//   - damage.go: damaged documents (salvage, set-aside chunks, [Manager.Damage]).
+//   - panic.go: recovering panics on document and reader goroutines.
+//   - memory.go: memory accounting and the budget (figures under the Manager's mutex).
+//   - events.go: [Manager.Subscribe] and the change, join and leave events (own mutex).
+//   - api.go: the document API ([Manager.Edit], View, History, Upload, Delete, versions), run
+//     as calls on the document goroutine.
+//   - httpsync.go: [Manager.SyncHTTP], sync over plain HTTP (its own mutex, hmu).
+//   - store.go: the [Store] interface.
+//
 // # Concurrency model
 //
 //   - [Client.Receive] and [Client.Closed] run on the transport's read goroutine, one call at
@@ -78,28 +112,33 @@
 //
 // # Persist before send
 //
-// A document goroutine applies a batch of sync messages, appends every change they added to
-// the store (each Append returns once durable; the bbolt store group-commits and fsyncs
-// the writes of every document together), and only then sends the replies and the
-// fan-out to other peers. A head advertised to any client is therefore always durable: a
-// client acknowledged for an edit never loses it, even to kill -9 (unless the store runs
-// with NoSync). If the append fails, nothing is sent and the document is reloaded from what
-// is durable.
+// A document goroutine handles a batch of events as one round (round.go): the handlers add
+// engine results to it (round.take), then it appends every change they added to the store
+// (each Append returns once durable; the bbolt store group-commits and fsyncs the writes of
+// every document together), and only then sends the replies and the fan-out to other peers
+// and answers the batch's API calls. A head advertised to any client is therefore always
+// durable: a client acknowledged for an edit never loses it, even to kill -9 (unless the
+// store runs with NoSync). If the append fails, nothing is sent and the document is reloaded
+// from what is durable.
 //
 // # Engine crashes
 //
 // With a [crdt.Pool] engine, a crafted sync message can kill the worker process running a
-// document (automerge-rs aborts), and with it every request in flight on that worker. A
-// document whose call fails with ErrCrashed or ErrNotOpen persists what its batch accepted so
-// far, reloads itself from storage, restarts every peer's sync state and sends each peer a
-// fresh sync message. If its own message was in flight at the crash, it replays that message
-// alone with [crdt.Engine.Probe] (a Pool runs probes one at a time, in a worker of their own):
-// a crash there convicts the message, an innocent one is retried. The convicted sender is
-// closed with [CloseBadSyncMessage] and struck, by peer id and by remote address;
-// [Config.StrikeLimit] strikes within [Config.StrikeWindow] refuse its joins with
-// [CloseBanned] for [Config.BanDuration]. A message Automerge merely rejects also closes with
-// CloseBadSyncMessage, without a strike. Other documents of the dead worker recover the same
-// way on their next call; their peers stay connected.
+// document (automerge-rs aborts), and with it every request in flight on that worker. Every
+// call that meets crdt.ErrCrashed or crdt.ErrNotOpen (a peer's message, a merge from another
+// node, an API call, a compaction, a resync) takes one path, document.restart (load.go): it
+// persists what the round accepted so far, reloads the document from storage, restarts every
+// peer's sync state and queues each peer a fresh sync message; a reload that keeps meeting
+// dead workers is retried a bounded number of times (retryDelay), and if it still fails the
+// peers are closed with [CloseInternal] so that they reconnect. If a peer's own message was in
+// flight at the crash, it is then replayed alone with [crdt.Engine.Probe] (a Pool runs probes
+// one at a time, in a worker of their own): a crash there convicts the message, an innocent
+// one is retried. The convicted sender is closed with [CloseBadSyncMessage] and struck, by peer
+// id and by remote address; [Config.StrikeLimit] strikes within [Config.StrikeWindow] refuse
+// its joins with [CloseBanned] for [Config.BanDuration]. A message Automerge merely rejects
+// also closes with CloseBadSyncMessage, without a strike. Other documents of the dead worker
+// recover the same way on their next call; their peers stay connected. An API call that met
+// the dead worker fails with [ErrUnavailable].
 //
 // # Close codes
 //
@@ -114,6 +153,12 @@
 // read or that crashed it), [CloseUnauthorized] (no valid token), [CloseTooManyDocs] (over
 // [Config.MaxDocsPerConn]).
 //
+// Every close session makes is one of the predeclared [CloseError] values in closecode.go
+// (ErrCloseReplaced, ErrCloseRestarting, ...), each a code and a reason; one that carries a
+// detail (a document id, an engine error) is built with [CloseError.With]. Reasons are cut to
+// the 123 bytes a close frame holds, at a rune boundary. [Client.Close] takes a bare code and
+// reason for the transport's own limits.
+//
 // # Access
 //
 // [Manager.Connect] takes what the transport verified ([Auth]): a role per document. A peer
@@ -122,7 +167,7 @@
 // that carries changes (counted with crdt.MessageChanges before the engine sees it) is
 // refused with an error message, and its sync state restarts (at most every few seconds per
 // document) so that it resyncs. Ephemeral messages need a role too, and are limited to
-// [Config.EphemeralRate] per connection (the excess is dropped: they are lossy by nature). [CloseError] carries a code and reason.
+// [Config.EphemeralRate] per connection (the excess is dropped: they are lossy by nature).
 //
 // # Lifetime
 //

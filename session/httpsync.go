@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -52,11 +51,6 @@ type SyncResponse struct {
 	// Errors are protocol errors the server reported (refused changes).
 	Errors []string
 }
-
-// ErrPeerClosed: the server ended the HTTP peer's session (a limit, an
-// engine failure, a newer connection with the same peer id); the caller
-// may start over with a fresh sync state.
-var ErrPeerClosed = errors.New("session: sync session ended")
 
 type httpPeer struct {
 	mu      sync.Mutex // serializes requests of one peer id
@@ -222,7 +216,7 @@ func (m *Manager) httpPeer(req SyncRequest) (*httpPeer, bool, error) {
 			return p, false, nil
 		}
 		delete(m.httpPeers, req.Peer)
-		p.cl.close(CloseReplaced, "sync session reset")
+		p.cl.close(ErrCloseSessionReset)
 	}
 	conn := &httpConn{msgs: map[string][][]byte{}, notify: make(chan struct{}, 1)}
 	cl, err := m.Connect(conn, req.Remote, req.Auth)
@@ -233,7 +227,7 @@ func (m *Manager) httpPeer(req SyncRequest) (*httpPeer, bool, error) {
 	p := &httpPeer{cl: cl, conn: conn, user: user, preempt: make(chan struct{}, 1)}
 	p.timer = time.AfterFunc(httpPeerIdle, func() {
 		m.dropHTTPPeer(req.Peer, p)
-		cl.close(CloseShutdown, "sync session expired")
+		cl.close(ErrCloseSessionExpired)
 	})
 	// Ephemeral: an HTTP peer's sync state is not kept past its session.
 	cl.Receive(Encode(Message{Type: TypeJoin, SenderID: req.Peer, SupportedProtocolVersions: []string{ProtocolVersion},

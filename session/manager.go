@@ -226,9 +226,6 @@ func (m *Manager) reconnected() {
 // PeerID is the id the server announces in peer messages.
 func (m *Manager) PeerID() string { return m.peerID }
 
-// ErrShutdown is returned once Shutdown has begun.
-var ErrShutdown = errors.New("session: shutting down")
-
 // Connect registers a new connection. remote names it in logs and strikes
 // (an IP address); auth is what the transport verified about it (nil: open,
 // write access to every document). Frames from the connection go to
@@ -238,7 +235,7 @@ func (m *Manager) Connect(c Conn, remote string, auth *Auth) (*Client, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
-		c.Close(CloseShutdown, "server shutting down")
+		c.Close(ErrCloseShutdown.Code, ErrCloseShutdown.Reason)
 		return nil, ErrShutdown
 	}
 	// The ephemeral limiter and maps are made on first use: most of an
@@ -251,7 +248,7 @@ func (m *Manager) Connect(c Conn, remote string, auth *Auth) (*Client, error) {
 	m.all[cl] = struct{}{}
 	cl.joinTimer = time.AfterFunc(m.cfg.JoinTimeout, func() {
 		if !cl.joined.Load() {
-			cl.close(CloseJoinTimeout, "no join message received")
+			cl.close(ErrCloseJoinTimeout)
 		}
 	})
 	return cl, nil
@@ -407,7 +404,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, cl := range clients {
-		cl.close(CloseShutdown, "server shutting down")
+		cl.close(ErrCloseShutdown)
 	}
 	for _, d := range docs {
 		d.stop()

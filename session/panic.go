@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -13,10 +12,6 @@ import (
 // never the process. Recovery is the last line of defence: the parsers of
 // client bytes are total (crdt.FuzzParse, FuzzSession), this catches what
 // they miss.
-
-// ErrInternal is what an API call gets when its document's goroutine
-// panicked while handling it: the call may or may not have been applied.
-var ErrInternal = errors.New("session: internal error")
 
 // recovered logs a recovered panic with its stack, once, and counts it.
 func (m *Manager) recovered(log *slog.Logger, where string, r any) {
@@ -46,7 +41,7 @@ func (d *document) guard(fn func()) (ok bool) {
 func (d *document) crashed() {
 	d.m.discard(d)
 	for cl := range d.peers {
-		cl.fail(CloseInternal, "internal error on document "+d.id+"; reconnect")
+		cl.fail(ErrCloseDocPanic.With(d.id))
 	}
 	d.guard(func() {
 		if d.unsub != nil {
@@ -87,7 +82,7 @@ func (d *document) refuse(ev event) {
 			ev.call.done <- fmt.Errorf("%w: %w: document restarting", ErrUnavailable, ErrInternal)
 		}
 	case ev.cl != nil && (ev.kind == evSync || ev.kind == evResync):
-		ev.cl.fail(CloseInternal, "internal error on document "+d.id+"; reconnect")
+		ev.cl.fail(ErrCloseDocPanic.With(d.id))
 	}
 }
 

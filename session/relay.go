@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 )
 
 // Relay joins the nodes of a cluster: every node is an Automerge peer of
@@ -60,6 +59,3 @@ type RelayHandler interface {
 	// a poke): the document should catch up.
 	RelayCatchUp()
 }
-
-// ErrRelayClosed is returned by a closed Relay.
-var ErrRelayClosed = errors.New("session: relay closed")

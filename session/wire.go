@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -46,9 +45,6 @@ type PeerMetadata struct {
 	StorageID   string `cbor:"storageId,omitempty"`
 	IsEphemeral bool   `cbor:"isEphemeral"`
 }
-
-// ErrDecode is returned for frames that are not a protocol message.
-var ErrDecode = errors.New("session: invalid message")
 
 var (
 	decMode = func() cbor.DecMode {
