@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
@@ -15,11 +16,20 @@ import (
 // would let one bad chunk make it unreadable for everyone. A chunk that
 // does not load is set aside in storage for inspection, never deleted.
 
-// Damage describes why a document is damaged; "" when it is not.
+// Damage describes why a document is damaged; "" when it is not. Chunks
+// set aside in an earlier run still count: what they held is not served.
 func (m *Manager) Damage(doc string) string {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.damaged[doc]
+	why := m.damaged[doc]
+	m.mu.Unlock()
+	if why != "" {
+		return why
+	}
+	if aside, err := m.cfg.Store.SetAsideChunks(doc); err == nil && len(aside) > 0 {
+		last := aside[len(aside)-1]
+		return fmt.Sprintf("load: %d stored chunks set aside, the last at %s (%s)", len(aside), last.At.Format(time.RFC3339), last.Reason)
+	}
+	return ""
 }
 
 // damage records and reports that the document is damaged.

@@ -72,6 +72,8 @@ func (r *round) settle() {
 	if r.n > 0 {
 		if err := r.d.persist(r.changes.Bytes(), r.n); err != nil {
 			r.d.log.Error("persisting before reload failed", "err", err)
+		} else {
+			r.d.changed(r.changes.Bytes()) // event subscribers and webhooks see them too
 		}
 		r.changes.Reset()
 		r.n = 0

@@ -51,4 +51,14 @@ func TestAPIDamagedDocument(t *testing.T) {
 	if !strings.Contains(metrics, `weft_documents_damaged_total{what="load"} 1`) {
 		t.Fatal("weft_documents_damaged_total{what=\"load\"} is not 1")
 	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// After a restart (and the compaction that dropped the bad chunk from
+	// the document), the set-aside chunk still marks it damaged.
+	s = startServer(t, dir)
+	list = call(t, "GET", s.url+"/api/docs", nil)
+	if !strings.Contains(string(list.body), "set aside") {
+		t.Fatalf("after a restart the list does not report the damage: %s", list.body)
+	}
 }
