@@ -268,6 +268,9 @@ func (cl *Client) sendFrame(typ string, frame []byte) {
 // limits the transport enforces (message rate).
 func (cl *Client) Close(code int, reason string) { cl.close(&CloseError{Code: code, Reason: reason}) }
 
+// CloseWith ends the connection with one of the close values (closecode.go).
+func (cl *Client) CloseWith(e *CloseError) { cl.close(e) }
+
 // close ends the connection once, with a close error from the catalogue
 // (closecode.go); the reason is cut to fit a close frame.
 func (cl *Client) close(e *CloseError) {

@@ -51,6 +51,13 @@ var (
 	ErrCloseBadSyncMessage  = &CloseError{Code: CloseBadSyncMessage, Reason: "invalid sync message"}
 	ErrCloseTooManyDocs     = &CloseError{Code: CloseTooManyDocs, Reason: "too many documents open on one connection"}
 	ErrCloseDeleted         = &CloseError{Code: CloseDeleted, Reason: "document deleted"}
+
+	// The transport's (cmd/weft), before or around session.
+	ErrCloseTryAgainLater = &CloseError{Code: CloseTryAgainLater, Reason: "try again later"}
+	ErrCloseRateLimited   = &CloseError{Code: CloseRateLimited, Reason: "too many messages or bytes per second"}
+	ErrCloseTextFrame     = &CloseError{Code: CloseProtocol, Reason: "text frames are not part of the protocol; send binary CBOR"}
+	ErrCloseTooLarge      = &CloseError{Code: CloseTooLarge, Reason: "message over the size limit"}
+	ErrCloseUnauthorized  = &CloseError{Code: CloseUnauthorized, Reason: "authentication failed"}
 )
 
 // maxCloseReason is the most a WebSocket close reason may hold: a close

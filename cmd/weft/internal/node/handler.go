@@ -84,7 +84,7 @@ func (d handlerDeps) upgrade(w http.ResponseWriter, r *http.Request) {
 		if refused != "" {
 			d.log.Warn("connection refused by a limit", "audit", "limit_"+refused, "remote", clientip.RemoteIP(r))
 			d.metrics.Refused(refused)
-			wstransport.Refuse(w, r, d.checkOrigin, session.CloseTryAgainLater, "try again later")
+			wstransport.Refuse(w, r, d.checkOrigin, session.ErrCloseTryAgainLater)
 			return
 		}
 	}
@@ -93,7 +93,7 @@ func (d handlerDeps) upgrade(w http.ResponseWriter, r *http.Request) {
 		release()
 		d.log.Warn("authentication failed", "audit", "auth_failed", "remote", clientip.RemoteIP(r), "reason", auth.Reason(err), "err", err)
 		d.metrics.Refused("auth")
-		wstransport.Refuse(w, r, d.checkOrigin, session.CloseUnauthorized, auth.Reason(err))
+		wstransport.Refuse(w, r, d.checkOrigin, session.ErrCloseUnauthorized.With(auth.Reason(err)))
 		return
 	}
 	d.ws.Serve(w, r, grant, release)

@@ -25,7 +25,7 @@ type tooLargeConn struct{ net.Conn }
 var gorillaTooBig = []byte{0x88, 0x02, 0x03, 0xf1}
 
 var tooLargeFrame = func() []byte {
-	p := websocket.FormatCloseMessage(session.CloseTooLarge, "message over the size limit")
+	p := websocket.FormatCloseMessage(session.ErrCloseTooLarge.Code, session.ErrCloseTooLarge.Reason)
 	return append([]byte{0x88, byte(len(p))}, p...)
 }()
 

@@ -108,9 +108,9 @@ func newMelody(cfg Config, mgr *session.Manager) *melody.Melody {
 					cfg.Metrics.Limited("message_rate")
 				}
 				if cl := clientOf(s); cl != nil {
-					cl.Close(session.CloseRateLimited, "too many messages or bytes per second")
+					cl.CloseWith(session.ErrCloseRateLimited)
 				} else {
-					c.Close(session.CloseRateLimited, "too many messages or bytes per second")
+					c.Close(session.ErrCloseRateLimited.Code, session.ErrCloseRateLimited.Reason)
 				}
 			}
 			return
@@ -120,7 +120,7 @@ func newMelody(cfg Config, mgr *session.Manager) *melody.Melody {
 		}
 	})
 	m.HandleMessage(func(s *melody.Session, _ []byte) {
-		connOf(s).Close(session.CloseProtocol, "text frames are not part of the protocol; send binary CBOR")
+		connOf(s).Close(session.ErrCloseTextFrame.Code, session.ErrCloseTextFrame.Reason)
 	})
 	m.HandleSentMessageBinary(func(s *melody.Session, _ []byte) {
 		connOf(s).queued.Add(-1)
@@ -266,14 +266,14 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // reason: automerge-repo's Node client crashes on a refused upgrade
 // (PROTOCOL.md §6), and a close code tells it whether to retry. A
 // cross-site request still gets the upgrader's 403.
-func Refuse(w http.ResponseWriter, r *http.Request, checkOrigin func(*http.Request) bool, code int, reason string) {
+func Refuse(w http.ResponseWriter, r *http.Request, checkOrigin func(*http.Request) bool, why *session.CloseError) {
 	up := websocket.Upgrader{CheckOrigin: checkOrigin, ReadBufferSize: 512, WriteBufferSize: 512}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(why.Code, why.Reason), deadline)
 	// Wait briefly for the peer's close reply so that it reads ours.
 	conn.SetReadDeadline(deadline)
 	conn.SetReadLimit(4096)
