@@ -76,33 +76,50 @@ func waitWorkersUp(t *testing.T, pool *crdt.Pool, valid []byte) {
 // abort automerge-rs and nBad that it merely rejects.
 func craftedMessages(t *testing.T, valid []byte, nCrash, nBad int) (crash, bad [][]byte) {
 	t.Helper()
-	scratch, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer scratch.Shutdown()
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(7, 11))
-	tried := 0
-	for ; tried < 20000 && (len(crash) < nCrash || len(bad) < nBad); tried++ {
-		msg := crdt.MutateSyncMessage(rng, valid)
-		if _, err := scratch.Open(ctx, "scratch", nil); err != nil {
-			t.Fatalf("scratch open: %v", err)
-		}
-		_, err := scratch.Receive(ctx, crdt.Receive{Doc: "scratch", Peer: "evil", Msg: msg})
+	tried := scanMutants(t, nil, valid, rand.NewPCG(7, 11), func(msg []byte, _ crdt.Result, err error) bool {
 		switch {
 		case errors.Is(err, crdt.ErrCrashed) && len(crash) < nCrash:
 			crash = append(crash, msg)
 		case errors.Is(err, crdt.ErrBadMessage) && len(bad) < nBad:
 			bad = append(bad, msg)
 		}
-	}
-	waitWorkersUp(t, scratch, valid)
+		return len(crash) == nCrash && len(bad) == nBad
+	})
 	if len(crash) < nCrash || len(bad) < nBad {
 		t.Fatalf("%d tries gave %d crashing and %d rejected messages; want %d and %d", tried, len(crash), len(bad), nCrash, nBad)
 	}
 	t.Logf("%d crafted messages tried for %d crashing and %d rejected ones", tried, nCrash, nBad)
 	return crash, bad
+}
+
+// scanMutants feeds mutants of valid (the stress test's mutator, from src)
+// to a document opened from base in a scratch pool, one at a time, until
+// done says it has enough or 20,000 were tried; it returns how many were.
+func scanMutants(t *testing.T, base, valid []byte, src rand.Source, done func(msg []byte, res crdt.Result, err error) bool) int {
+	t.Helper()
+	scratch, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scratch.Shutdown()
+	ctx := context.Background()
+	rng := rand.New(src)
+	tried := 0
+	for ; tried < 20000; tried++ {
+		msg := crdt.MutateSyncMessage(rng, valid)
+		if _, err := scratch.Open(ctx, "scratch", base); err != nil {
+			if errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrClosed) {
+				continue // the worker restarting after the last mutant
+			}
+			t.Fatalf("scratch open: %v", err)
+		}
+		res, err := scratch.Receive(ctx, crdt.Receive{Doc: "scratch", Peer: "evil", Msg: msg})
+		if done(msg, res, err) {
+			break
+		}
+	}
+	waitWorkersUp(t, scratch, valid)
+	return tried
 }
 
 func TestCrashIsolation(t *testing.T) {

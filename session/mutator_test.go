@@ -18,28 +18,13 @@ import (
 // scratch worker accepts and applies: the ones that reach storage.
 func acceptedMutants(t *testing.T, base, valid []byte, n int) [][]byte {
 	t.Helper()
-	scratch, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer scratch.Shutdown()
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(3, 5))
 	var out [][]byte
-	for tried := 0; tried < 5000 && len(out) < n; tried++ {
-		msg := crdt.MutateSyncMessage(rng, valid)
-		if _, err := scratch.Open(ctx, "scratch", base); err != nil {
-			if errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrClosed) {
-				continue // the worker restarting after the last mutant
-			}
-			t.Fatalf("scratch open: %v", err)
-		}
-		res, err := scratch.Receive(ctx, crdt.Receive{Doc: "scratch", Peer: "evil", Msg: msg})
+	scanMutants(t, base, valid, rand.NewPCG(3, 5), func(msg []byte, res crdt.Result, err error) bool {
 		if err == nil && res.Changed() {
 			out = append(out, msg)
 		}
-	}
-	waitWorkersUp(t, scratch, valid)
+		return len(out) == n
+	})
 	if len(out) == 0 {
 		t.Fatal("no mutant was accepted")
 	}

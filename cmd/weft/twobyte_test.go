@@ -19,13 +19,7 @@ var twoBytes = []byte{0x42, 0x01}
 // TestTwoByteSyncMessageOverWebSocket: its sender gets an error message and
 // close 4504; the server keeps serving every other client.
 func TestTwoByteSyncMessageOverWebSocket(t *testing.T) {
-	s := startServer(t, "")
-	id := createDoc(t, s, map[string]any{"text": "abc"})
-	honest := dial(t, s, "honest", dialOpts{})
-	if err := honest.open(id); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
+	s, honest, id := honestPeer(t)
 
 	evil := dial(t, s, "evil", dialOpts{})
 	if err := evil.send(session.Message{Type: session.TypeSync, SenderID: "evil", DocumentID: id, Data: twoBytes}); err != nil {
@@ -54,13 +48,7 @@ func TestTwoByteSyncMessageOverWebSocket(t *testing.T) {
 // TestTwoByteSyncMessageOverHTTP: POST /api/docs/{id}/sync with the same
 // message is refused with a JSON error; the server keeps serving.
 func TestTwoByteSyncMessageOverHTTP(t *testing.T) {
-	s := startServer(t, "")
-	id := createDoc(t, s, map[string]any{"text": "abc"})
-	honest := dial(t, s, "honest", dialOpts{})
-	if err := honest.open(id); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
+	s, honest, id := honestPeer(t)
 
 	r := call(t, "POST", s.url+"/api/docs/"+id+"/sync", map[string]any{
 		"peerId": "evil-http", "messages": []string{base64.StdEncoding.EncodeToString(twoBytes)}})
@@ -71,6 +59,19 @@ func TestTwoByteSyncMessageOverHTTP(t *testing.T) {
 		t.Fatalf("two-byte message over HTTP sync: body %s, want an error naming a malformed message", body)
 	}
 	keepsServing(t, s, honest, id)
+}
+
+// honestPeer starts a server with a document that an honest peer has open.
+func honestPeer(t *testing.T) (*server, *wsClient, string) {
+	t.Helper()
+	s := startServer(t, "")
+	id := createDoc(t, s, map[string]any{"text": "abc"})
+	honest := dial(t, s, "honest", dialOpts{})
+	if err := honest.open(id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
+	return s, honest, id
 }
 
 // keepsServing checks /healthz and that an honest peer's edit still
