@@ -68,11 +68,21 @@ func (d *document) maybeCompact(r *round) {
 
 // close compacts if due, leaves the relay and releases the engine's copy.
 func (d *document) close() {
+	d.unsubscribe()
+	d.compactRound()
+	d.release()
+}
+
+// unsubscribe leaves the relay.
+func (d *document) unsubscribe() {
 	if d.unsub != nil {
 		d.unsub()
 		d.unsub = nil
 	}
-	d.compactRound()
+}
+
+// release releases the engine's copy.
+func (d *document) release() {
 	if d.loaded {
 		ctx, cancel := ctxTimeout()
 		d.m.cfg.Engine.Close(ctx, d.id)

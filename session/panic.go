@@ -43,12 +43,7 @@ func (d *document) crashed() {
 	for cl := range d.peers {
 		cl.fail(ErrCloseDocPanic.With(d.id))
 	}
-	d.guard(func() {
-		if d.unsub != nil {
-			d.unsub()
-			d.unsub = nil
-		}
-	})
+	d.guard(d.unsubscribe)
 	// Posts that found d before discard took it out are still arriving.
 	deadline := time.NewTimer(time.Second)
 	defer deadline.Stop()
@@ -61,15 +56,7 @@ func (d *document) crashed() {
 			return
 		}
 	}
-	d.guard(func() {
-		if d.loaded {
-			ctx, cancel := ctxTimeout()
-			d.m.cfg.Engine.Close(ctx, d.id)
-			cancel()
-			d.m.cfg.Metrics.DocClosed()
-			d.loaded = false
-		}
-	})
+	d.guard(d.release)
 }
 
 // refuse answers an event that a crashed document took but never
