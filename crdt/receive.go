@@ -78,8 +78,9 @@ func (l *Local) parseReceive(r Receive) (*docState, syncMessage, error) {
 
 // ack handles, without touching Automerge, the commonest message of all:
 // a live peer acknowledging what we sent it (no changes, no need). It
-// reports false for anything else, having noted the bypass (the message
-// will not reach the sync state through this path either way).
+// marks the peer's sync state bypassed even when it declines (ok false, as
+// it always has), so a declined message that then needs Automerge meets a
+// state restarted from the shared heads.
 func (d *docState) ack(peer string, m syncMessage) (Result, bool) {
 	p, ok := d.peers[peer]
 	if !ok || !p.mode.live() || d.cur == nil || len(m.changes) > 0 || len(m.need) > 0 {
