@@ -19,20 +19,32 @@
 //
 // When a worker dies, every request in flight on it fails with ErrCrashed
 // and every document it held answers ErrNotOpen until reopened; the
-// worker restarts at once (with backoff if it keeps dying). Probe replays
-// one message alone in a separate probe worker, so that callers can tell
-// the message that crashes the core from innocent bystanders.
+// worker restarts at once (with backoff if it keeps dying: Backoff, in
+// backoff.go, is the one retry schedule). Probe replays one message alone
+// in a separate probe worker, so that callers can tell the message that
+// crashes the core from innocent bystanders.
 //
 // # The live path
 //
 // automerge-rs 0.5.0's per-peer sync costs grow with a document's history.
 // The engine therefore keeps Automerge's sync state for peers that are
 // behind, ahead or unknown, and serves peers confirmed in sync directly:
-// new change chunks in hand-built V1 messages (syncmsg.go), their
+// new change chunks in hand-built V1 messages (binary.go), their
 // keystrokes applied with LoadIncremental, their acknowledgements answered
 // from cached heads. A fresh peer with a current core gets the whole
 // document as one chunk. Receive reports exactly the change chunks a
 // message added, so callers persist them before anything is sent.
+//
+// Receive (receive.go) takes one message through named steps: parse and
+// check it, note what was present, apply it (live or through the sync
+// state), collect the chunks it added (changes.go, shared with Merge),
+// decide the reply, fan the chunks out. Each peer is in one of four modes
+// (peerMode, peer.go): syncing (Automerge serves it), syncing with its
+// sync state bypassed by a direct send, live with its sync state tracked,
+// and live. The events that move it between them (confirmed, fellBack,
+// bypassed, and syncState's restart from the shared heads), and those
+// that track what it has (reported, sentDirect, acknowledging), are
+// methods in peer.go, with the transition table.
 //
 // ReceiveAll takes a burst (the messages that queued while the document
 // was busy) in one call, and coalesces what each peer would get
@@ -69,6 +81,14 @@
 // cannot read or write the objects themselves: View renders them as line
 // breaks, and a restore that would recreate one fails with ErrBadEdit.
 // ParseChanges reads change metadata in Go, for untrusted bytes.
+//
+// # Automerge's binary formats
+//
+// binary.go holds the one Go parser of Automerge bytes: chunk framing,
+// change chunks (hash, deps; the rest of a change's header read by one
+// function, for the sequence check and ParseChanges), and V1 sync
+// messages, with the writers of hand-built messages. ParseSyncMessage and
+// SyncMessageChanges export it for load tools.
 //
 // # Untrusted input
 //

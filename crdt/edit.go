@@ -213,25 +213,34 @@ func applyOp(doc *automerge.Doc, op Op, b *budget) error {
 		if by == 0 {
 			by = 1
 		}
-		var cur *automerge.Value
-		if m != nil {
-			if cur, err = m.Get(last); err == nil && cur.IsVoid() {
-				if err = m.Set(last, automerge.NewCounter(0)); err == nil {
-					cur, err = m.Get(last)
-				}
-			}
-		} else {
-			cur, err = l.Get(idx)
-		}
-		if err != nil {
-			return err
-		}
-		if cur.Kind() != automerge.KindCounter {
-			return fmt.Errorf("%s is %s, not a counter", at, kindName(cur.Kind()))
-		}
-		return cur.Counter().Inc(by)
+		return increment(m, l, last, idx, by, at)
 	}
 	return fmt.Errorf("unknown op %q (set, delete, splice, insert, increment)", op.Op)
+}
+
+// increment adds by to the counter at key of m (created at zero if
+// absent) or at idx of l.
+func increment(m *automerge.Map, l *automerge.List, key string, idx int, by int64, at string) error {
+	var (
+		cur *automerge.Value
+		err error
+	)
+	if m != nil {
+		if cur, err = m.Get(key); err == nil && cur.IsVoid() {
+			if err = m.Set(key, automerge.NewCounter(0)); err == nil {
+				cur, err = m.Get(key)
+			}
+		}
+	} else {
+		cur, err = l.Get(idx)
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Kind() != automerge.KindCounter {
+		return fmt.Errorf("%s is %s, not a counter", at, kindName(cur.Kind()))
+	}
+	return cur.Counter().Inc(by)
 }
 
 // splice edits text (Insert) or a list (Values) in place.

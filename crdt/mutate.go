@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"math/rand/v2"
 )
 
@@ -28,14 +27,4 @@ func MutateSyncMessage(rng *rand.Rand, msg []byte) []byte {
 		chunks = append(chunks, b)
 	}
 	return buildMessage(m.heads, nil, chunks)
-}
-
-func fixChecksum(c []byte) {
-	r := &reader{b: c, off: 9}
-	r.take(r.uleb())
-	if r.err != nil || r.off != len(c) {
-		return
-	}
-	h := sha256.Sum256(c[8:])
-	copy(c[4:8], h[:4])
 }

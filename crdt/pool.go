@@ -192,6 +192,14 @@ func (w *worker) start() error {
 	return nil
 }
 
+// Worker restarts: 20ms, 40ms, ... up to 1s after the second, third, ...
+// death within 30 seconds; a restart that fails waits twice as long as the
+// last wait, at least 100ms and at most 5s.
+var (
+	dyingBackoff   = Backoff{Base: 10 * time.Millisecond, Max: time.Second}
+	restartBackoff = Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}
+)
+
 // died fails everything in flight and restarts the worker.
 func (w *worker) died(gen int, werr error) {
 	w.mu.Lock()
@@ -228,7 +236,7 @@ func (w *worker) died(gen int, werr error) {
 	// dying (a ban stops the peer behind it soon enough).
 	delay := time.Duration(0)
 	if n > 1 {
-		delay = min(10*time.Millisecond<<min(n-1, 10), time.Second)
+		delay = dyingBackoff.Delay(n - 1)
 	}
 	w.pool.wg.Add(1)
 	go func() {
@@ -244,7 +252,7 @@ func (w *worker) died(gen int, werr error) {
 				return
 			}
 			w.pool.log.Error("crdt worker restart failed", "worker", w.idx, "err", err)
-			delay = min(max(2*delay, 100*time.Millisecond), 5*time.Second)
+			delay = restartBackoff.Next(delay)
 		}
 	}()
 }

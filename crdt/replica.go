@@ -180,22 +180,6 @@ func (r *Replica) Has(h Hash) bool {
 	return err == nil
 }
 
-// MessageHeads returns the heads a sync message advertises.
-func MessageHeads(msg []byte) (Heads, error) {
-	if len(msg) == 0 || msg[0] != syncV1 {
-		return nil, fmt.Errorf("%w: not a V1 message", ErrBadMessage)
-	}
-	r := &reader{b: msg, off: 1}
-	hs := r.hashes()
-	return hs, r.err
-}
-
-// MessageChanges returns how many changes a sync message carries.
-func MessageChanges(msg []byte) (int, error) {
-	m, err := parseSyncMessage(msg)
-	return len(m.changes), err
-}
-
 // ChangeMessage returns a sync message that carries the replica's newest
 // change and its heads, the way a client that knows the server is in sync
 // sends a keystroke (for load generators). That shortcut is only sound
@@ -215,21 +199,3 @@ func (r *Replica) ChangeMessage() []byte {
 // AckMessage returns the acknowledgement a peer at heads sends to say it is
 // in sync (PROTOCOL.md §8 step 8).
 func AckMessage(heads Heads) []byte { return buildMessage(heads, heads, nil) }
-
-// CarriesChanges reports whether a sync message carries any change, reading
-// only its lists' headers (no hashing): a message without changes cannot
-// change a document.
-func CarriesChanges(msg []byte) bool {
-	if len(msg) == 0 || msg[0] != syncV1 {
-		return true // let the engine judge it
-	}
-	r := &reader{b: msg, off: 1}
-	r.hashes()
-	r.hashes()
-	for i, n := 0, r.count(); i < n && r.err == nil; i++ {
-		r.hashes()
-		r.take(r.uleb())
-	}
-	n := r.count()
-	return r.err != nil || n > 0
-}

@@ -94,16 +94,12 @@ func (d *docState) noteSeqs(chunks [][]byte) {
 // changeActorSeq reads the actor (as hex, automerge-go's form) and seq of
 // an uncompressed change chunk.
 func changeActorSeq(c rawChange) (string, uint64, error) {
-	r := &reader{b: c.bytes, off: 9}
-	br := &reader{b: r.take(r.uleb())}
-	br.hashes()
-	actor := br.take(br.uleb())
-	seq := br.uleb()
-	if err := firstErr(r.err, br.err); err != nil {
+	h, err := c.header(false)
+	if err != nil {
 		return "", 0, err
 	}
-	if seq == 0 {
+	if h.seq == 0 {
 		return "", 0, fmt.Errorf("%w: change with seq 0", ErrBadMessage)
 	}
-	return hex.EncodeToString(actor), seq, nil
+	return hex.EncodeToString(h.actor), h.seq, nil
 }
