@@ -375,18 +375,43 @@ func ParseSyncMessage(msg []byte) (SyncMessage, error) {
 	}
 	out := SyncMessage{Heads: m.heads, Need: m.need, Changes: make([]ChangeInfo, 0, len(m.changes))}
 	for i, c := range m.changes {
-		hash, deps := c.hash, c.deps
-		if c.opaque {
-			u, err := inflateChange(c.bytes)
-			if err != nil {
-				return SyncMessage{}, fmt.Errorf("%w: change %d: %v", ErrBadMessage, i, err)
-			}
-			hash, deps = u.hash, u.deps
+		info, err := changeInfo(c)
+		if err != nil {
+			return SyncMessage{}, fmt.Errorf("%w: change %d: %v", ErrBadMessage, i, err)
 		}
-		out.Changes = append(out.Changes, ChangeInfo{Hash: hash, Deps: deps, Bytes: c.bytes})
+		out.Changes = append(out.Changes, info)
 	}
 	return out, nil
 }
+
+// ParseChange reads the hash and dependencies of one change chunk
+// (compressed or not), checking its checksum.
+func ParseChange(chunk []byte) (ChangeInfo, error) {
+	c, err := parseChange(chunk)
+	if err != nil {
+		return ChangeInfo{}, err
+	}
+	return changeInfo(c)
+}
+
+// changeInfo describes a parsed change chunk, inflating a compressed one
+// for its hash and dependencies.
+func changeInfo(c rawChange) (ChangeInfo, error) {
+	hash, deps := c.hash, c.deps
+	if c.opaque {
+		u, err := inflateChange(c.bytes)
+		if err != nil {
+			return ChangeInfo{}, err
+		}
+		hash, deps = u.hash, u.deps
+	}
+	return ChangeInfo{Hash: hash, Deps: deps, Bytes: c.bytes}, nil
+}
+
+// ChangesMessage returns a V1 sync message that advertises heads and
+// carries changes, the way a peer sends what it has made: enough for a
+// document to apply them (for load tools and tests).
+func ChangesMessage(heads Heads, changes [][]byte) []byte { return buildMessage(heads, nil, changes) }
 
 // SyncMessageChanges returns the changes a sync message carries, with
 // their hashes and dependencies (see ParseSyncMessage).

@@ -24,7 +24,9 @@ const maxRetries = 3
 // that met a dead worker: until the pool has reaped it, calls to it fail
 // at once (a write to a closed pipe), and retrying at once would mark an
 // innocent document broken.
-func retryDelay(attempt int) time.Duration { return 20 * time.Millisecond << attempt }
+func retryDelay(attempt int) time.Duration { return deadWorkerBackoff.Delay(attempt) }
+
+var deadWorkerBackoff = crdt.Backoff{Base: 20 * time.Millisecond}
 
 // dead reports whether err means the document's worker died.
 func dead(err error) bool {
