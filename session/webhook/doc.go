@@ -5,7 +5,7 @@
 // # Wiring
 //
 //	cfg, err := webhook.Load(path)          // weft serve --webhooks FILE
-//	d := webhook.New(cfg, log, nil)
+//	d := webhook.New(cfg, log)              // options: WithMetrics, WithHTTPClient
 //	cancel := mgr.Subscribe("", d.Handle)   // every document
 //	...
 //	mgr.Shutdown(ctx); cancel(); d.Close(ctx) // flush the last changes, then stop
