@@ -99,7 +99,7 @@ type document struct {
 	memChanges int       // d.changes at memAt
 	wasIdle    bool
 
-	// relay state (goroutine-owned too); see relay.go
+	// relay state (goroutine-owned too); see relaying.go
 	unsub   func()       // the document's relay subscription; nil when none
 	pub     bytes.Buffer // changes from local peers, published once durable
 	gap     bool         // merged changes wait for dependencies
