@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
+
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 func TestMain(m *testing.M) {
@@ -428,17 +430,12 @@ func TestPoolKillAndShutdown(t *testing.T) {
 	if err := p.Kill(p.Worker("d")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := p.Heads(ctx, "d")
-		if errors.Is(err, ErrNotOpen) {
-			break
+	testwait.For(t, 10*time.Second, "the killed worker's document gone", func() error {
+		if _, err := p.Heads(ctx, "d"); !errors.Is(err, ErrNotOpen) {
+			return fmt.Errorf("killed worker still reports the document: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("killed worker still reports the document: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, err := p.Open(ctx, "d", nil); err != nil {
 		t.Fatalf("reopen on restarted worker: %v", err)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // silence is how long a test waits to show that something does NOT happen.
@@ -107,7 +109,7 @@ func TestInvalidFrameCloses(t *testing.T) {
 			if reason := c.expectClose(session.CloseProtocol); reason == "" {
 				t.Fatal("close reason is empty")
 			}
-			eventually(t, "client forgotten", func() error {
+			testwait.For(t, waitTimeout, "client forgotten", func() error {
 				if n := e.m.Stats().Clients; n != 0 {
 					return errors.New("client still registered")
 				}
@@ -179,7 +181,7 @@ func TestNewestSocketWins(t *testing.T) {
 	reader := newSyncClient(e.join("peer-b"))
 	reader.open(doc, crdt.NewReplica())
 	converged(t, doc, "hello again", second, reader)
-	eventually(t, "replaced client forgotten", func() error {
+	testwait.For(t, waitTimeout, "replaced client forgotten", func() error {
 		if n := e.m.Stats().Clients; n != 2 {
 			return errors.New("old connection still counted")
 		}
@@ -187,18 +189,23 @@ func TestNewestSocketWins(t *testing.T) {
 	})
 }
 
+// TestJoinTimeout runs on synctest's fake clock: the timeout fires when
+// every goroutine waits, and "well past it" costs no real time.
 func TestJoinTimeout(t *testing.T) {
-	e := newEnv(t, session.Config{JoinTimeout: 30 * time.Millisecond})
-	idle := e.connect("peer-idle")
-	joined := e.connect("peer-joined")
-	joined.join(nil)
-	joined.expect(session.TypePeer)
-	idle.expectClose(session.CloseJoinTimeout)
-	time.Sleep(3 * 30 * time.Millisecond) // well past the timeout: the joined one stays
-	if joined.isClosed() {
-		code, reason := joined.conn.closeCode()
-		t.Fatalf("joined connection closed: %d %s", code, reason)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, session.Config{JoinTimeout: 30 * time.Millisecond})
+		idle := e.connect("peer-idle")
+		joined := e.connect("peer-joined")
+		joined.join(nil)
+		joined.expect(session.TypePeer)
+		idle.expectClose(session.CloseJoinTimeout)
+		time.Sleep(3 * 30 * time.Millisecond) // well past the timeout: the joined one stays
+		synctest.Wait()
+		if joined.isClosed() {
+			code, reason := joined.conn.closeCode()
+			t.Fatalf("joined connection closed: %d %s", code, reason)
+		}
+	})
 }
 
 func TestSendFailureClosesSlowConsumer(t *testing.T) {

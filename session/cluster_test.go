@@ -8,6 +8,7 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // cluster is n Managers, each with its own store, joined by an in-memory
@@ -76,7 +77,7 @@ func TestClusterCoEdit(t *testing.T) {
 		b.edit(doc, appendText("y"))
 		z.edit(doc, appendText("z"))
 	}
-	eventually(t, "concurrent edits converge", func() error {
+	testwait.For(t, waitTimeout, "concurrent edits converge", func() error {
 		ta := a.text(doc)
 		if len(ta) != len(want)+60 || ta != b.text(doc) || ta != z.text(doc) {
 			return fmt.Errorf("texts %q %q %q", ta, b.text(doc), z.text(doc))
@@ -86,7 +87,7 @@ func TestClusterCoEdit(t *testing.T) {
 	final := a.text(doc)
 	converged(t, doc, final, a, b, z)
 	for i, e := range c.envs {
-		eventually(t, "stored copy", func() error {
+		testwait.For(t, waitTimeout, "stored copy", func() error {
 			if got := storedText(t, e, doc); got != final {
 				return fmt.Errorf("node %d stores %q", i, got)
 			}
@@ -162,7 +163,7 @@ func TestClusterPartition(t *testing.T) {
 	converged(t, doc, "base B", b)
 
 	c.relays[1].Reconnect()
-	eventually(t, "reconciliation", func() error {
+	testwait.For(t, waitTimeout, "reconciliation", func() error {
 		ta := a.text(doc)
 		if !strings.Contains(ta, " A") || !strings.Contains(ta, " B") || ta != b.text(doc) || ta != z.text(doc) {
 			return fmt.Errorf("texts %q %q %q", ta, b.text(doc), z.text(doc))

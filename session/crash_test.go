@@ -13,6 +13,7 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // changeCarryingMessage returns a real sync message that carries the
@@ -52,19 +53,11 @@ func changeCarryingMessage(t *testing.T) []byte {
 // then the restart loop's start closes it again).
 func waitWorkersUp(t *testing.T, pool *crdt.Pool, valid []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	for {
+	ctx := context.Background()
+	testwait.For(t, waitTimeout, "the pool's workers back", func() error {
 		_, err := pool.Open(ctx, "ready-check", nil)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Errorf("pool worker not back: %v", err)
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return err
+	})
 	pool.Close(ctx, "ready-check")
 	if err := pool.Probe(ctx, nil, valid); err != nil {
 		t.Errorf("probe worker not back: %v", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // TestDamagedChunkSetAside: a stored chunk that Automerge cannot load does
@@ -48,7 +49,7 @@ func TestDamagedChunkSetAside(t *testing.T) {
 	}
 	// Compaction folds what loaded into a snapshot: the bad chunk leaves
 	// the document's chunks (its copy stays set aside).
-	eventually(t, "the bad chunk to leave the document", func() error {
+	testwait.For(t, waitTimeout, "the bad chunk to leave the document", func() error {
 		chunks, err := e.store.Load(x)
 		if err != nil {
 			return err

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 func TestTwoReplicasConverge(t *testing.T) {
@@ -31,7 +33,7 @@ func TestTwoReplicasConverge(t *testing.T) {
 	// Concurrent edits on both sides merge.
 	a.edit(doc, func(r *crdt.Replica) error { return r.SpliceText("text", 0, 0, ">") })
 	b.edit(doc, appendText("<"))
-	eventually(t, "merge", func() error {
+	testwait.For(t, waitTimeout, "merge", func() error {
 		ta, tb := a.text(doc), b.text(doc)
 		if ta != tb || ta != ">hello world!<" || !a.heads(doc).Equal(b.heads(doc)) {
 			return fmt.Errorf("a %q, b %q", ta, tb)
@@ -135,7 +137,7 @@ func TestPersistBeforeSend(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	eventually(t, "convergence", func() error {
+	testwait.For(t, waitTimeout, "convergence", func() error {
 		if ta, tb := a.text(doc), b.text(doc); ta != tb || strings.Count(ta, ",") != 2*edits {
 			return fmt.Errorf("a has %d edits, b %d", strings.Count(ta, ","), strings.Count(tb, ","))
 		}
@@ -185,114 +187,121 @@ func TestRequestUnknownThenLateArrival(t *testing.T) {
 	}
 }
 
+// On synctest's fake clock: synctest.Wait shows that nothing else arrives.
 func TestEphemeralRelay(t *testing.T) {
-	e := newEnv(t, session.Config{})
-	doc := crdt.NewDocumentID()
-	a := newSyncClient(e.join("peer-a"))
-	b := newSyncClient(e.join("peer-b"))
-	c := newSyncClient(e.join("peer-c"))
-	bystander := newSyncClient(e.join("peer-d")) // on another document
-	a.open(doc, newText(t, "presence"))
-	converged(t, doc, "presence", a) // stored before B and C ask: no doc-unavailable
-	b.open(doc, crdt.NewReplica())
-	c.open(doc, crdt.NewReplica())
-	converged(t, doc, "presence", a, b, c)
-	other := crdt.NewDocumentID()
-	bystander.open(other, newText(t, "elsewhere"))
-	converged(t, other, "elsewhere", bystander)
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, session.Config{})
+		doc := crdt.NewDocumentID()
+		a := newSyncClient(e.join("peer-a"))
+		b := newSyncClient(e.join("peer-b"))
+		c := newSyncClient(e.join("peer-c"))
+		bystander := newSyncClient(e.join("peer-d")) // on another document
+		a.open(doc, newText(t, "presence"))
+		converged(t, doc, "presence", a) // stored before B and C ask: no doc-unavailable
+		b.open(doc, crdt.NewReplica())
+		c.open(doc, crdt.NewReplica())
+		converged(t, doc, "presence", a, b, c)
+		other := crdt.NewDocumentID()
+		bystander.open(other, newText(t, "elsewhere"))
+		converged(t, other, "elsewhere", bystander)
 
-	eph := session.Message{Type: session.TypeEphemeral, SenderID: a.id, TargetID: e.m.PeerID(),
-		DocumentID: doc, Count: 7, SessionID: "sess-a", Data: []byte{0xb9, 0, 1, 0x65, 'h', 'e', 'l', 'l', 'o', 1}}
-	a.send(eph)
-	for _, r := range []*syncClient{b, c} {
-		got := r.nextOther()
-		want := eph
-		want.TargetID = r.id
-		if got.Type != want.Type || got.SenderID != want.SenderID || got.TargetID != want.TargetID ||
-			got.DocumentID != want.DocumentID || got.Count != want.Count || got.SessionID != want.SessionID ||
-			!bytes.Equal(got.Data, want.Data) {
-			t.Fatalf("%s got %+v, want %+v", r.id, got, want)
+		eph := session.Message{Type: session.TypeEphemeral, SenderID: a.id, TargetID: e.m.PeerID(),
+			DocumentID: doc, Count: 7, SessionID: "sess-a", Data: []byte{0xb9, 0, 1, 0x65, 'h', 'e', 'l', 'l', 'o', 1}}
+		a.send(eph)
+		for _, r := range []*syncClient{b, c} {
+			got := r.nextOther()
+			want := eph
+			want.TargetID = r.id
+			if got.Type != want.Type || got.SenderID != want.SenderID || got.TargetID != want.TargetID ||
+				got.DocumentID != want.DocumentID || got.Count != want.Count || got.SessionID != want.SessionID ||
+				!bytes.Equal(got.Data, want.Data) {
+				t.Fatalf("%s got %+v, want %+v", r.id, got, want)
+			}
 		}
-	}
-	// A repeated or older count is a duplicate; a newer one passes. B
-	// echoing A's message is dropped (its sender is not B).
-	for _, n := range []uint64{7, 3} {
-		dup := eph
-		dup.Count = n
-		a.send(dup)
-	}
-	echo := eph
-	echo.Count = 100
-	b.sendRaw(session.Encode(echo))
-	next := eph
-	next.Count = 8
-	a.send(next)
-	for _, r := range []*syncClient{b, c} {
-		if got := r.nextOther(); got.Count != 8 {
-			t.Fatalf("%s got count %d after duplicates, want 8", r.id, got.Count)
+		// A repeated or older count is a duplicate; a newer one passes. B
+		// echoing A's message is dropped (its sender is not B).
+		for _, n := range []uint64{7, 3} {
+			dup := eph
+			dup.Count = n
+			a.send(dup)
 		}
-	}
-	// B's own message reaches A and C; nothing ever comes back to its sender.
-	fromB := eph
-	fromB.SenderID, fromB.SessionID, fromB.Count = b.id, "sess-b", 1
-	b.send(fromB)
-	for _, r := range []*syncClient{a, c} {
-		if got := r.nextOther(); got.SenderID != b.id || got.TargetID != r.id {
-			t.Fatalf("%s got %+v", r.id, got)
+		echo := eph
+		echo.Count = 100
+		b.sendRaw(session.Encode(echo))
+		next := eph
+		next.Count = 8
+		a.send(next)
+		for _, r := range []*syncClient{b, c} {
+			if got := r.nextOther(); got.Count != 8 {
+				t.Fatalf("%s got count %d after duplicates, want 8", r.id, got.Count)
+			}
 		}
-	}
+		// B's own message reaches A and C; nothing ever comes back to its sender.
+		fromB := eph
+		fromB.SenderID, fromB.SessionID, fromB.Count = b.id, "sess-b", 1
+		b.send(fromB)
+		for _, r := range []*syncClient{a, c} {
+			if got := r.nextOther(); got.SenderID != b.id || got.TargetID != r.id {
+				t.Fatalf("%s got %+v", r.id, got)
+			}
+		}
 
-	// An ephemeral message for a document that is not open creates none.
-	before := e.m.Stats().Docs
-	closedDoc := eph
-	closedDoc.DocumentID, closedDoc.Count = crdt.NewDocumentID(), 9
-	a.send(closedDoc)
-	time.Sleep(silence)
-	if got := e.m.Stats().Docs; got != before {
-		t.Fatalf("Docs = %d after an ephemeral message for a closed document, want %d", got, before)
-	}
-	if ok, _ := e.store.Exists(closedDoc.DocumentID); ok {
-		t.Fatal("ephemeral message created storage")
-	}
-	for _, r := range []*syncClient{a, b, c, bystander} {
-		select {
-		case m := <-r.other:
-			t.Fatalf("%s got unexpected %+v", r.id, m)
-		default:
+		// An ephemeral message for a document that is not open creates none.
+		before := e.m.Stats().Docs
+		closedDoc := eph
+		closedDoc.DocumentID, closedDoc.Count = crdt.NewDocumentID(), 9
+		a.send(closedDoc)
+		synctest.Wait()
+		if got := e.m.Stats().Docs; got != before {
+			t.Fatalf("Docs = %d after an ephemeral message for a closed document, want %d", got, before)
 		}
-	}
+		if ok, _ := e.store.Exists(closedDoc.DocumentID); ok {
+			t.Fatal("ephemeral message created storage")
+		}
+		for _, r := range []*syncClient{a, b, c, bystander} {
+			select {
+			case m := <-r.other:
+				t.Fatalf("%s got unexpected %+v", r.id, m)
+			default:
+			}
+		}
+	})
 }
 
+// On synctest's fake clock: the idle timer fires when every goroutine waits.
 func TestIdleUnload(t *testing.T) {
-	e := newEnv(t, session.Config{IdleUnload: 30 * time.Millisecond})
-	doc := crdt.NewDocumentID()
-	a := newSyncClient(e.join("peer-a"))
-	a.open(doc, newText(t, "kept on disk"))
-	converged(t, doc, "kept on disk", a)
-	eventually(t, "upload stored", func() error {
-		if r, err := loadStored(e.store, doc); err != nil || r == nil || !r.Heads().Equal(a.heads(doc)) {
-			return fmt.Errorf("store not up to date (%v)", err)
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, session.Config{IdleUnload: 30 * time.Millisecond})
+		doc := crdt.NewDocumentID()
+		a := newSyncClient(e.join("peer-a"))
+		a.open(doc, newText(t, "kept on disk"))
+		converged(t, doc, "kept on disk", a)
+		testwait.For(t, waitTimeout, "upload stored", func() error {
+			if r, err := loadStored(e.store, doc); err != nil || r == nil || !r.Heads().Equal(a.heads(doc)) {
+				return fmt.Errorf("store not up to date (%v)", err)
+			}
+			return nil
+		})
+		// With a peer subscribed, the document stays loaded.
+		time.Sleep(3 * 30 * time.Millisecond)
+		synctest.Wait()
+		if n := e.m.Stats().Docs; n != 1 {
+			t.Fatalf("Docs = %d with a peer subscribed, want 1", n)
 		}
-		return nil
-	})
-	// With a peer subscribed, the document stays loaded.
-	time.Sleep(3 * 30 * time.Millisecond)
-	if n := e.m.Stats().Docs; n != 1 {
-		t.Fatalf("Docs = %d with a peer subscribed, want 1", n)
-	}
-	a.hangup()
-	eventually(t, "unload", func() error {
-		if n := e.m.Stats().Docs; n != 0 {
-			return fmt.Errorf("%d documents loaded", n)
+		a.hangup()
+		testwait.For(t, waitTimeout, "unload", func() error {
+			if n := e.m.Stats().Docs; n != 0 {
+				return fmt.Errorf("%d documents loaded", n)
+			}
+			return nil
+		})
+		b := newSyncClient(e.join("peer-b"))
+		b.open(doc, crdt.NewReplica())
+		converged(t, doc, "kept on disk", b)
+		if n := e.m.Stats().Docs; n != 1 {
+			t.Fatalf("Docs = %d after reopening, want 1", n)
 		}
-		return nil
 	})
-	b := newSyncClient(e.join("peer-b"))
-	b.open(doc, crdt.NewReplica())
-	converged(t, doc, "kept on disk", b)
-	if n := e.m.Stats().Docs; n != 1 {
-		t.Fatalf("Docs = %d after reopening, want 1", n)
-	}
 }
 
 func TestSyncStateSavedOnDisconnect(t *testing.T) {
@@ -313,7 +322,7 @@ func TestSyncStateSavedOnDisconnect(t *testing.T) {
 	// peer's leave has been handled too.
 	ephemeral.hangup()
 	durable.hangup()
-	eventually(t, "sync state saved", func() error {
+	testwait.For(t, waitTimeout, "sync state saved", func() error {
 		state, err := e.store.LoadSyncState(doc, "storage-peer-durable")
 		if err != nil {
 			return err
@@ -341,7 +350,7 @@ func TestReturningPeerResumes(t *testing.T) {
 	b.open(doc, rb)
 	converged(t, doc, "v1", a, b)
 	b.hangup()
-	eventually(t, "b's sync state saved", func() error {
+	testwait.For(t, waitTimeout, "b's sync state saved", func() error {
 		_, err := e.store.LoadSyncState(doc, "storage-peer-b")
 		return err
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 func TestMain(m *testing.M) {
@@ -61,24 +62,8 @@ func checkLeaks(wait time.Duration) error {
 	}
 }
 
-// waitTimeout bounds every "eventually".
+// waitTimeout bounds every wait (testwait.For).
 const waitTimeout = 10 * time.Second
-
-// eventually polls cond until it returns nil or waitTimeout passes.
-func eventually(t testing.TB, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after %s: %v", what, waitTimeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // ---- environment: a real store and engine under a Manager ----
 
@@ -571,7 +556,7 @@ func appendText(txt string) func(r *crdt.Replica) error {
 // it holds them durably).
 func converged(t testing.TB, doc, want string, cs ...*syncClient) {
 	t.Helper()
-	eventually(t, "convergence on "+doc, func() error {
+	testwait.For(t, waitTimeout, "convergence on "+doc, func() error {
 		var first crdt.Heads
 		for i, c := range cs {
 			if got := c.text(doc); got != want {

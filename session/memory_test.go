@@ -5,10 +5,12 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // countMetrics counts evictions by reason, recovered panics ("panic/" +
@@ -70,7 +72,7 @@ func editMany(t *testing.T, c *syncClient, doc string, n int) string {
 
 func waitLoaded(t *testing.T, m *session.Manager, doc string, want bool) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%s loaded = %v", doc, want), func() error {
+	testwait.For(t, waitTimeout, fmt.Sprintf("%s loaded = %v", doc, want), func() error {
 		if got := session.Loaded(m, doc); got != want {
 			return fmt.Errorf("loaded = %v", got)
 		}
@@ -80,109 +82,116 @@ func waitLoaded(t *testing.T, m *session.Manager, doc string, want bool) {
 
 // Over budget, the least recently used idle document is unloaded (and
 // only as many as the budget needs); it reloads with all its changes.
+// On synctest's fake clock: synctest.Wait lets everything settle, and the
+// spacing between uses costs no real time.
 func TestMemoryBudgetEvictsLRUIdle(t *testing.T) {
-	met := &countMetrics{}
-	e := newEnv(t, session.Config{IdleUnload: time.Hour, Metrics: met})
-	docs := []string{crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()}
-	a := newSyncClient(e.join("peer-a"))
-	texts := map[string]string{}
-	for _, doc := range docs {
-		a.open(doc, newText(t, "doc "+doc))
-		converged(t, doc, "doc "+doc, a)
-		texts[doc] = editMany(t, a, doc, 5)
-		time.Sleep(5 * time.Millisecond)
-	}
-	// docs[0] is used again: docs[1] is now the least recently used.
-	texts[docs[0]] = editMany(t, a, docs[0], 2)
-	a.hangup()
-	eventually(t, "all three idle and measured", func() error {
-		st := e.m.Memory()
-		if len(st.PerDoc) != 3 || st.Total <= 0 {
-			return fmt.Errorf("memory %+v", st)
+	synctest.Test(t, func(t *testing.T) {
+		met := &countMetrics{}
+		e := newEnv(t, session.Config{IdleUnload: time.Hour, Metrics: met})
+		docs := []string{crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()}
+		a := newSyncClient(e.join("peer-a"))
+		texts := map[string]string{}
+		for _, doc := range docs {
+			a.open(doc, newText(t, "doc "+doc))
+			converged(t, doc, "doc "+doc, a)
+			texts[doc] = editMany(t, a, doc, 5)
+			time.Sleep(5 * time.Millisecond) // distinct last-use times (the LRU order)
 		}
-		return nil
-	})
-	time.Sleep(50 * time.Millisecond) // the leaves are reported
+		// docs[0] is used again: docs[1] is now the least recently used.
+		texts[docs[0]] = editMany(t, a, docs[0], 2)
+		a.hangup()
+		testwait.For(t, waitTimeout, "all three idle and measured", func() error {
+			st := e.m.Memory()
+			if len(st.PerDoc) != 3 || st.Total <= 0 {
+				return fmt.Errorf("memory %+v", st)
+			}
+			return nil
+		})
+		synctest.Wait() // the leaves are reported
 
-	// One byte under the total: one document must go, the LRU one.
-	session.SetMemoryBudget(e.m, e.m.Memory().Total-1)
-	waitLoaded(t, e.m, docs[1], false)
-	time.Sleep(100 * time.Millisecond)
-	if !session.Loaded(e.m, docs[0]) || !session.Loaded(e.m, docs[2]) {
-		t.Fatalf("more documents unloaded than the budget needs: %d open", e.m.Stats().Docs)
-	}
-	eventually(t, "budget eviction counted", func() error {
-		if n := met.count("budget"); n != 1 {
-			return fmt.Errorf("budget evictions = %d, want 1", n)
+		// One byte under the total: one document must go, the LRU one.
+		session.SetMemoryBudget(e.m, e.m.Memory().Total-1)
+		waitLoaded(t, e.m, docs[1], false)
+		synctest.Wait()
+		if !session.Loaded(e.m, docs[0]) || !session.Loaded(e.m, docs[2]) {
+			t.Fatalf("more documents unloaded than the budget needs: %d open", e.m.Stats().Docs)
 		}
-		return nil
-	})
-	if st := e.m.Memory(); len(st.PerDoc) != 2 || st.Total > st.Budget {
-		t.Fatalf("after eviction: %+v", st)
-	}
+		testwait.For(t, waitTimeout, "budget eviction counted", func() error {
+			if n := met.count("budget"); n != 1 {
+				return fmt.Errorf("budget evictions = %d, want 1", n)
+			}
+			return nil
+		})
+		if st := e.m.Memory(); len(st.PerDoc) != 2 || st.Total > st.Budget {
+			t.Fatalf("after eviction: %+v", st)
+		}
 
-	// The evicted document reloads from storage with every change.
-	b := newSyncClient(e.join("peer-b"))
-	b.open(docs[1], crdt.NewReplica())
-	converged(t, docs[1], texts[docs[1]], b)
-	if !storedReplica(t, e.store, docs[1]).Heads().Equal(b.heads(docs[1])) {
-		t.Fatal("stored heads differ from the reloaded document's")
-	}
-	if met.count("idle") != 0 {
-		t.Fatalf("idle evictions = %d with IdleUnload of an hour", met.count("idle"))
-	}
+		// The evicted document reloads from storage with every change.
+		b := newSyncClient(e.join("peer-b"))
+		b.open(docs[1], crdt.NewReplica())
+		converged(t, docs[1], texts[docs[1]], b)
+		if !storedReplica(t, e.store, docs[1]).Heads().Equal(b.heads(docs[1])) {
+			t.Fatal("stored heads differ from the reloaded document's")
+		}
+		if met.count("idle") != 0 {
+			t.Fatalf("idle evictions = %d with IdleUnload of an hour", met.count("idle"))
+		}
+	})
 }
 
 // Documents with peers are never evicted, however far over budget; they
 // go as soon as their last peer leaves.
+// On synctest's fake clock (synctest.Wait: everything has settled).
 func TestMemoryBudgetSparesDocumentsWithPeers(t *testing.T) {
-	met := &countMetrics{}
-	e := newEnv(t, session.Config{IdleUnload: time.Hour, MemoryBudget: 1, Metrics: met})
-	d1, d2, d3 := crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()
-	a := newSyncClient(e.join("peer-a"))
-	b := newSyncClient(e.join("peer-b"))
-	a.open(d1, newText(t, "one"))
-	a.open(d2, newText(t, "two"))
-	b.open(d3, newText(t, "three"))
-	converged(t, d1, "one", a)
-	converged(t, d2, "two", a)
-	converged(t, d3, "three", b)
-	editMany(t, a, d1, 3)
-	editMany(t, b, d3, 3)
-	time.Sleep(100 * time.Millisecond)
-	if n := e.m.Stats().Docs; n != 3 {
-		t.Fatalf("%d documents open, want 3: documents with peers were evicted", n)
-	}
-	if st := e.m.Memory(); st.Total <= st.Budget {
-		t.Fatalf("memory %+v, want over budget", st)
-	}
-
-	a.hangup()
-	waitLoaded(t, e.m, d1, false)
-	waitLoaded(t, e.m, d2, false)
-	time.Sleep(50 * time.Millisecond)
-	if !session.Loaded(e.m, d3) {
-		t.Fatal("a document with a peer was evicted")
-	}
-	eventually(t, "budget evictions counted", func() error {
-		if n := met.count("budget"); n != 2 {
-			return fmt.Errorf("budget evictions = %d, want 2", n)
+	synctest.Test(t, func(t *testing.T) {
+		met := &countMetrics{}
+		e := newEnv(t, session.Config{IdleUnload: time.Hour, MemoryBudget: 1, Metrics: met})
+		d1, d2, d3 := crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()
+		a := newSyncClient(e.join("peer-a"))
+		b := newSyncClient(e.join("peer-b"))
+		a.open(d1, newText(t, "one"))
+		a.open(d2, newText(t, "two"))
+		b.open(d3, newText(t, "three"))
+		converged(t, d1, "one", a)
+		converged(t, d2, "two", a)
+		converged(t, d3, "three", b)
+		editMany(t, a, d1, 3)
+		editMany(t, b, d3, 3)
+		synctest.Wait()
+		if n := e.m.Stats().Docs; n != 3 {
+			t.Fatalf("%d documents open, want 3: documents with peers were evicted", n)
 		}
-		return nil
+		if st := e.m.Memory(); st.Total <= st.Budget {
+			t.Fatalf("memory %+v, want over budget", st)
+		}
+
+		a.hangup()
+		waitLoaded(t, e.m, d1, false)
+		waitLoaded(t, e.m, d2, false)
+		synctest.Wait()
+		if !session.Loaded(e.m, d3) {
+			t.Fatal("a document with a peer was evicted")
+		}
+		testwait.For(t, waitTimeout, "budget evictions counted", func() error {
+			if n := met.count("budget"); n != 2 {
+				return fmt.Errorf("budget evictions = %d, want 2", n)
+			}
+			return nil
+		})
+		// b keeps working on its document.
+		want := editMany(t, b, d3, 2)
+		c := newSyncClient(e.join("peer-c"))
+		c.open(d1, crdt.NewReplica())
+		converged(t, d1, "one e0 e1 e2", c)
+		// With c on d1, the over-budget node still serves both.
+		converged(t, d3, want, b)
 	})
-	// b keeps working on its document.
-	want := editMany(t, b, d3, 2)
-	c := newSyncClient(e.join("peer-c"))
-	c.open(d1, crdt.NewReplica())
-	converged(t, d1, "one e0 e1 e2", c)
-	// With c on d1, the over-budget node still serves both.
-	converged(t, d3, want, b)
 }
 
 // waitSnapshot waits until doc is stored as one snapshot chunk.
 func waitSnapshot(t *testing.T, e *env, doc, what string) {
 	t.Helper()
-	eventually(t, what, func() error {
+	testwait.For(t, waitTimeout, what, func() error {
 		c, err := e.store.Load(doc)
 		if err != nil || len(c.Snapshots) != 1 || len(c.Incrementals) != 0 {
 			return fmt.Errorf("%d snapshots, %d change chunks (%v)", len(c.Snapshots), len(c.Incrementals), err)
@@ -236,7 +245,7 @@ func TestCompactAfterSlowLoad(t *testing.T) {
 	if err != nil || meta.Chunks != 4 {
 		t.Fatalf("stored: %+v, %v; want 4 chunks", meta, err)
 	}
-	eventually(t, "idle eviction counted", func() error {
+	testwait.For(t, waitTimeout, "idle eviction counted", func() error {
 		if n := met.count("idle"); n != 1 {
 			return fmt.Errorf("idle evictions = %d, want 1", n)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // acceptedMutants mutates valid (a change-carrying message for a document
@@ -67,7 +68,7 @@ func TestMutatorKeepsDocumentsLoadable(t *testing.T) {
 		evil.next() // its answer: a reply, or an error before a close
 		evil.hangup()
 		a.hangup()
-		eventually(t, "the document to unload", func() error {
+		testwait.For(t, waitTimeout, "the document to unload", func() error {
 			if session.Loaded(e.m, x) {
 				return errors.New("still loaded")
 			}
