@@ -1,0 +1,95 @@
+package testwait
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeTB records Fatalf instead of ending the test; For returns after it.
+type fakeTB struct {
+	testing.TB // nil: calling anything but Helper and Fatalf panics
+	fatal      []string
+}
+
+func (f *fakeTB) Helper() {}
+
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.fatal = append(f.fatal, fmt.Sprintf(format, args...))
+}
+
+func TestForReturnsWhenConditionBecomesTrue(t *testing.T) {
+	var calls atomic.Int32
+	ready := make(chan struct{})
+	go func() {
+		time.Sleep(30 * time.Millisecond) // the thing waited for: it happens later, in another goroutine
+		close(ready)
+	}()
+	start := time.Now()
+	For(t, Timeout, "ready", func() error {
+		calls.Add(1)
+		select {
+		case <-ready:
+			return nil
+		default:
+			return errors.New("not yet")
+		}
+	})
+	if el := time.Since(start); el < 30*time.Millisecond || el > 5*time.Second {
+		t.Errorf("For returned after %s", el)
+	}
+	if n := calls.Load(); n < 2 {
+		t.Errorf("cond called %d times, want it polled", n)
+	}
+	Until(t, Timeout, "true", func() bool { return true })
+}
+
+func TestForFailsWithLastError(t *testing.T) {
+	f := &fakeTB{}
+	n := 0
+	start := time.Now()
+	For(f, 100*time.Millisecond, "the answer", func() error {
+		n++
+		return fmt.Errorf("attempt %d", n)
+	})
+	if el := time.Since(start); el < 100*time.Millisecond || el > 5*time.Second {
+		t.Errorf("For gave up after %s, want about 100ms", el)
+	}
+	if len(f.fatal) != 1 {
+		t.Fatalf("Fatalf called %d times: %q", len(f.fatal), f.fatal)
+	}
+	want := fmt.Sprintf("the answer: not reached after 100ms: attempt %d", n)
+	if f.fatal[0] != want {
+		t.Errorf("message %q, want %q", f.fatal[0], want)
+	}
+	// The interval grows: 100ms is not a thousand polls.
+	if n < 3 || n > 30 {
+		t.Errorf("cond called %d times in 100ms", n)
+	}
+}
+
+func TestUntilFails(t *testing.T) {
+	f := &fakeTB{}
+	Until(f, 20*time.Millisecond, "never", func() bool { return false })
+	if len(f.fatal) != 1 || !strings.HasPrefix(f.fatal[0], "never: not reached after 20ms: ") {
+		t.Errorf("Fatalf calls %q", f.fatal)
+	}
+}
+
+func TestConditionTrueAtDeadlinePasses(t *testing.T) {
+	f := &fakeTB{}
+	deadline := time.Now().Add(20 * time.Millisecond)
+	// Holds only from the deadline on: the last poll, after the deadline, sees it.
+	For(f, 20*time.Millisecond, "late", func() error {
+		if time.Now().Before(deadline) {
+			return errors.New("early")
+		}
+		return nil
+	})
+	if len(f.fatal) != 0 {
+		t.Errorf("Fatalf calls %q", f.fatal)
+	}
+}
