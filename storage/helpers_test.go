@@ -115,18 +115,6 @@ func rawUpdate(tb testing.TB, path string, fn func(tx *bolt.Tx) error) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after 10s (an "eventually" helper).
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // queueLen returns the number of writes queued for the committer.
 func (s *Store) queueLen() int {
 	s.mu.Lock()

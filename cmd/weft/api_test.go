@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // apiCall is one HTTP request against a test server.
@@ -328,21 +329,21 @@ func TestAPIEditsReachLivePeers(t *testing.T) {
 	if err := c.open(id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the peer has the document", func() bool { return c.text(id) == "abc" })
+	testwait.Until(t, 5*time.Second, "the peer has the document", func() bool { return c.text(id) == "abc" })
 
 	r := call(t, "POST", s.url+"/api/docs/"+id+"/changes", map[string]any{"ops": []any{
 		map[string]any{"op": "splice", "path": "/text", "pos": 3, "del": 0, "insert": "def"}}})
 	wantStatus(t, r, 200, "edit")
-	eventually(t, time.Second, "the API edit at the WebSocket peer", func() bool { return c.text(id) == "abcdef" })
+	testwait.Until(t, time.Second, "the API edit at the WebSocket peer", func() bool { return c.text(id) == "abcdef" })
 
 	if err := c.edit(id, 0, 1, "A"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "the peer's edit in the API", func() bool {
+	testwait.Until(t, time.Second, "the peer's edit in the API", func() bool {
 		doc, _ := docJSON(t, s, id, "")
 		return doc["text"] == "Abcdef"
 	})
-	eventually(t, time.Second, "the server and the peer at the same heads", func() bool {
+	testwait.Until(t, time.Second, "the server and the peer at the same heads", func() bool {
 		_, heads := docJSON(t, s, id, "")
 		return heads == c.heads(id).String()
 	})
@@ -441,7 +442,7 @@ func TestAPIEventsStream(t *testing.T) {
 		t.Fatalf("join event: %+v", ev)
 	}
 	// The peer's own edit is a change event too.
-	eventually(t, 5*time.Second, "peer has the document", func() bool { return c.text(id) == "xxx" })
+	testwait.Until(t, 5*time.Second, "peer has the document", func() bool { return c.text(id) == "xxx" })
 	if err := c.edit(id, 0, 0, "y"); err != nil {
 		t.Fatal(err)
 	}
@@ -525,14 +526,14 @@ func TestAPIHTTPSyncConvergesWithWebSocket(t *testing.T) {
 	if txt, _ := hc.r.Text("text"); txt != "start" {
 		t.Fatalf("HTTP peer got %q", txt)
 	}
-	eventually(t, 5*time.Second, "ws peer has the document", func() bool { return ws.text(id) == "start" })
+	testwait.Until(t, 5*time.Second, "ws peer has the document", func() bool { return ws.text(id) == "start" })
 
 	// The HTTP peer edits; the WebSocket peer sees it.
 	if err := hc.r.SpliceText("text", 5, 0, " http"); err != nil {
 		t.Fatal(err)
 	}
 	hc.exchange(0)
-	eventually(t, 2*time.Second, "the HTTP edit at the WebSocket peer", func() bool { return ws.text(id) == "start http" })
+	testwait.Until(t, 2*time.Second, "the HTTP edit at the WebSocket peer", func() bool { return ws.text(id) == "start http" })
 
 	// A long poll returns when the WebSocket peer edits.
 	done := make(chan struct{})
@@ -543,7 +544,7 @@ func TestAPIHTTPSyncConvergesWithWebSocket(t *testing.T) {
 	}()
 	hc.exchange(10 * time.Second)
 	<-done
-	eventually(t, 2*time.Second, "convergence", func() bool {
+	testwait.Until(t, 2*time.Second, "convergence", func() bool {
 		hc.exchange(0)
 		txt, _ := hc.r.Text("text")
 		return txt == "ws start http" && ws.text(id) == txt && hc.r.Heads().Equal(ws.heads(id))

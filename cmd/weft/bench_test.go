@@ -17,6 +17,7 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // BenchmarkFanout: one writer types into one document that 10 other peers
@@ -47,7 +48,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 	if err := w.edit(doc, 0, 0, "x"); err != nil {
 		b.Fatal(err)
 	}
-	eventually(b, 10*time.Second, "writer acknowledged", func() bool { return len(w.heads(doc)) > 0 })
+	testwait.Until(b, 10*time.Second, "writer acknowledged", func() bool { return len(w.heads(doc)) > 0 })
 	const readers = 10
 	var (
 		mu     sync.Mutex
@@ -58,7 +59,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 	for i := 0; i < readers; i++ {
 		r := dial(b, rs, fmt.Sprintf("reader-%d", i), dialOpts{})
 		r.open(doc)
-		eventually(b, 10*time.Second, "reader to load", func() bool { return r.text(doc) == "x" })
+		testwait.Until(b, 10*time.Second, "reader to load", func() bool { return r.text(doc) == "x" })
 		// From here on the reader only acknowledges what it receives.
 		r.mu.Lock()
 		r.light = func(m session.Message) {
@@ -109,7 +110,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 			b.Fatal(err)
 		}
 	}
-	eventually(b, 120*time.Second, "every reader to receive the last change", func() bool {
+	testwait.Until(b, 120*time.Second, "every reader to receive the last change", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return got[last] == readers

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // twoBytes is a V1 sync-message header that announces one head and ends:
@@ -25,7 +26,7 @@ func TestTwoByteSyncMessageOverWebSocket(t *testing.T) {
 	if err := honest.open(id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
+	testwait.Until(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
 
 	evil := dial(t, s, "evil", dialOpts{})
 	if err := evil.send(session.Message{Type: session.TypeSync, SenderID: "evil", DocumentID: id, Data: twoBytes}); err != nil {
@@ -60,7 +61,7 @@ func TestTwoByteSyncMessageOverHTTP(t *testing.T) {
 	if err := honest.open(id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
+	testwait.Until(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
 
 	r := call(t, "POST", s.url+"/api/docs/"+id+"/sync", map[string]any{
 		"peerId": "evil-http", "messages": []string{base64.StdEncoding.EncodeToString(twoBytes)}})
@@ -83,7 +84,7 @@ func keepsServing(t *testing.T, s *server, honest *wsClient, id string) {
 	if err := honest.edit(id, 3, 0, "d"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the honest peer's edit in the API", func() bool {
+	testwait.Until(t, 5*time.Second, "the honest peer's edit in the API", func() bool {
 		doc, _ := docJSON(t, s, id, "")
 		return doc["text"] == "abcd"
 	})

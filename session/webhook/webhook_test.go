@@ -17,6 +17,7 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/webhook"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 const secret = "test-secret-0123456789abcdef"
@@ -182,7 +183,7 @@ func TestSignedDelivery(t *testing.T) {
 		t.Error("VerifyRequest accepts a replayed old timestamp")
 	}
 
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "the delivery logged as delivered on the first attempt", func() bool {
 		ds := d.Deliveries("docA", 0)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusDelivered && ds[0].Attempts == 1 && ds[0].StatusCode == 200
 	})
@@ -244,7 +245,7 @@ func TestRetriesAfterServerErrors(t *testing.T) {
 			t.Errorf("retry with id %s (first %s), signature ok %v", r.payload.ID, rs[0].payload.ID, r.ok)
 		}
 	}
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "the delivery logged as delivered on the third attempt", func() bool {
 		ds := d.Deliveries("", 10)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusDelivered && ds[0].Attempts == 3 && ds[0].StatusCode == 204 && ds[0].Error == ""
 	})
@@ -261,7 +262,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	d := newDispatcher(t, cfg)
 	d.Handle(change("docA", "c1"))
 	rcv.wait(3)
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "the delivery logged as failed after three attempts", func() bool {
 		ds := d.Deliveries("docA", 0)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusFailed && ds[0].Attempts == 3 && ds[0].StatusCode == 502 &&
 			strings.Contains(ds[0].Error, "502")
@@ -298,7 +299,7 @@ func TestOrderPerHookAndDocument(t *testing.T) {
 		d.Handle(change("docA", n))
 		time.Sleep(40 * time.Millisecond) // separate windows
 	}
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "every change delivered after the failures", func() bool {
 		var got []webhook.Payload
 		for _, r := range rcv.requests()[3:] {
 			got = append(got, r.payload)
@@ -408,7 +409,7 @@ func TestRedirectsNotFollowed(t *testing.T) {
 	cfg.MaxAttempts = 2
 	d := newDispatcher(t, cfg)
 	d.Handle(change("docA", "a1"))
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "the redirect logged as a failure", func() bool {
 		ds := d.Deliveries("", 0)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusFailed && ds[0].StatusCode == 307
 	})
@@ -434,7 +435,7 @@ func TestHandleNeverBlocks(t *testing.T) {
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("20000 Handle calls took %s with a stuck receiver", el)
 	}
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "a dropped delivery", func() bool {
 		for _, dl := range d.Deliveries("", 0) {
 			if dl.Status == webhook.StatusDropped {
 				return true
@@ -490,16 +491,5 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := webhook.Load(filepath.Join(dir, "absent.json")); err == nil {
 		t.Error("a missing file loads")
-	}
-}
-
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached after 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
