@@ -18,13 +18,20 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"go.uber.org/goleak"
+
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 )
 
+// poolWatchdog is crdt.Pool.Shutdown's timer that kills a worker still
+// running 5s after Shutdown: it exits on its own (session/main_test.go's
+// checkLeaks has the same exception).
+var poolWatchdog = goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1")
+
 func TestMain(m *testing.M) {
-	crdt.MaybeRunWorker()
-	os.Exit(m.Run())
+	crdt.MaybeRunWorker() // the Pool's workers re-execute this test binary
+	goleak.VerifyTestMain(m, poolWatchdog)
 }
 
 // server is a weft node running in this process on loopback.

@@ -6,18 +6,24 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/weft-dev/weft/crdt"
 )
 
+// poolWatchdog is crdt.Pool.Shutdown's timer that kills a worker still
+// running 5s after Shutdown: it exits on its own (session/main_test.go's
+// checkLeaks has the same exception).
+var poolWatchdog = goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1")
+
 func TestMain(m *testing.M) {
-	crdt.MaybeRunWorker()
-	os.Exit(m.Run())
+	crdt.MaybeRunWorker() // the Pool's workers re-execute this test binary
+	goleak.VerifyTestMain(m, poolWatchdog)
 }
 
 // testConfig is a loopback node in the open mode with the serve defaults

@@ -75,6 +75,11 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 	if _, b, err := good.ReadMessage(); err != nil || string(b) != "hello" {
 		t.Fatalf("echo after the panic: %q, %v", b, err)
 	}
+	// Close melody (its hub goroutine) only once both connections are over:
+	// a session still ending would block unregistering from a closed hub.
+	good.Close()
+	testwait.Until(t, 5*time.Second, "the second admission slot to be released", func() bool { return released.Load() == 2 })
+	m.Close()
 }
 
 type syncBuffer struct {
