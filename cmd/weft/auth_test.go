@@ -162,7 +162,15 @@ func TestDocumentRoles(t *testing.T) {
 	// It still sees live edits.
 	must(t, writer.edit(doc, 5, 0, " world"))
 	testwait.Until(t, 5*time.Second, "reader to see the live edit", func() bool { return strings.HasSuffix(reader.text(doc), "hello world") })
-	time.Sleep(200 * time.Millisecond)
+	// Wait for the writer to hold all the server holds: a fresh peer that
+	// loads the document reaches the writer's heads. Had the reader's change
+	// got through, both would have it by then.
+	observer := dial(t, s, "observer", withToken(hsToken(t, "o", map[string]string{doc: "read"})))
+	must(t, observer.open(doc))
+	testwait.Until(t, 5*time.Second, "a fresh peer at the writer's heads", func() bool {
+		h := observer.heads(doc)
+		return len(h) > 0 && h.Equal(writer.heads(doc))
+	})
 	if got := writer.text(doc); got != "hello world" {
 		t.Fatalf("writer sees %q: the reader's change got through", got)
 	}

@@ -92,6 +92,7 @@ func TestFloodingClientThrottledOthersKeepSyncing(t *testing.T) {
 		want += w
 		testwait.Until(t, 5*time.Second, "b to see a's edit during the flood", func() bool { return b.text(doc) == want })
 		worst = max(worst, time.Since(start))
+		// Not synchronization: a typist's pace, so the 20 edits span the flood.
 		time.Sleep(50 * time.Millisecond)
 	}
 	if worst > time.Second {

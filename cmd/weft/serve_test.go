@@ -194,6 +194,7 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 			if rogue != nil && i%10 == 0 {
 				rogue.edit(doc, 0, 0, "R") // refused: it must never land
 			}
+			// Not synchronization: the writer types at a steady pace through the attack.
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
@@ -344,6 +345,9 @@ func (l *liveClient) get() *wsClient {
 	for {
 		c, err := tryDial(l.s, old.peerID, l.opts)
 		if err != nil {
+			// Not synchronization: a real client's back-off between reconnect
+			// attempts (the server may be refusing it for a while); it waits
+			// for no particular event, and get runs off the test goroutine.
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
