@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +49,12 @@ func (r apiResp) errCode(t testing.TB) string {
 
 func call(t testing.TB, method, url string, body any, header ...string) apiResp {
 	t.Helper()
+	return callCtx(t, context.Background(), method, url, body, header...)
+}
+
+// callCtx is call with a context for the request (an httptrace, say).
+func callCtx(t testing.TB, ctx context.Context, method, url string, body any, header ...string) apiResp {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -61,7 +69,7 @@ func call(t testing.TB, method, url string, body any, header ...string) apiResp 
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +473,7 @@ type httpSyncClient struct {
 	hdr   []string
 	errs  []string
 	reset bool
+	wrote func() // if set, called each time a request has been written
 }
 
 // exchange sends what the replica has to say, applies the answers, and
@@ -486,7 +495,11 @@ func (c *httpSyncClient) rounds(wait time.Duration, n int) bool {
 			msgs = append(msgs, m)
 		}
 		body := map[string]any{"peerId": c.peer, "messages": msgs, "wait": wait.Seconds(), "reset": c.reset}
-		r := call(c.t, "POST", c.url, body, c.hdr...)
+		ctx := context.Background()
+		if c.wrote != nil {
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.wrote() }})
+		}
+		r := callCtx(c.t, ctx, "POST", c.url, body, c.hdr...)
 		wantStatus(c.t, r, 200, "sync")
 		var resp struct {
 			Messages [][]byte
@@ -535,14 +548,20 @@ func TestAPIHTTPSyncConvergesWithWebSocket(t *testing.T) {
 	hc.exchange(0)
 	testwait.Until(t, 2*time.Second, "the HTTP edit at the WebSocket peer", func() bool { return ws.text(id) == "start http" })
 
-	// A long poll returns when the WebSocket peer edits.
+	// A long poll returns when the WebSocket peer edits. The peer edits once
+	// the long poll's request is on the wire (the server gives no outside
+	// sign of a parked poll; an edit that arrives before it parks is
+	// answered at once, which the assertions below accept as well).
 	done := make(chan struct{})
+	polling := make(chan struct{})
+	hc.wrote = sync.OnceFunc(func() { close(polling) })
 	go func() {
 		defer close(done)
-		time.Sleep(100 * time.Millisecond)
+		<-polling
 		ws.edit(id, 0, 0, "ws ")
 	}()
 	hc.exchange(10 * time.Second)
+	hc.wrote = nil
 	<-done
 	testwait.Until(t, 2*time.Second, "convergence", func() bool {
 		hc.exchange(0)
