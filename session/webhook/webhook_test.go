@@ -30,20 +30,39 @@ type request struct {
 	ok      bool // signature verified
 }
 
-// receiver is a webhook endpoint on loopback. respond picks the status of
-// the n-th request (1-based); nil answers 200.
+// receiver is a webhook endpoint: on loopback (newReceiver) or on a
+// pipeNet (newPipeReceiver). respond picks the status of the n-th request
+// (1-based); nil answers 200.
 type receiver struct {
 	t       *testing.T
-	srv     *httptest.Server
+	url     string
 	mu      sync.Mutex
 	reqs    []request
 	respond func(n int, p webhook.Payload) int
 	got     chan struct{}
 }
 
+// newReceiver serves a receiver on a loopback port.
 func newReceiver(t *testing.T, respond func(n int, p webhook.Payload) int) *receiver {
 	r := &receiver{t: t, respond: respond, got: make(chan struct{}, 1024)}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewServer(r.handler())
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+// newPipeReceiver serves a receiver at http://host/ on pn, for tests in a
+// synctest bubble.
+func newPipeReceiver(t *testing.T, pn *pipeNet, host string, respond func(n int, p webhook.Payload) int) *receiver {
+	r := &receiver{t: t, respond: respond, got: make(chan struct{}, 1024)}
+	pn.serve(t, host+":80", r.handler())
+	r.url = "http://" + host
+	return r
+}
+
+func (r *receiver) handler() http.Handler {
+	t := r.t
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
 			t.Errorf("receiver: %v", err)
@@ -63,9 +82,7 @@ func newReceiver(t *testing.T, respond func(n int, p webhook.Payload) int) *rece
 		}
 		w.WriteHeader(code)
 		r.got <- struct{}{}
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
+	})
 }
 
 func (r *receiver) requests() []request {
@@ -96,12 +113,12 @@ func fast(hooks ...webhook.Hook) webhook.Config {
 		RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, MaxAttempts: 5}
 }
 
-func newDispatcher(t *testing.T, cfg webhook.Config) *webhook.Dispatcher {
+func newDispatcher(t *testing.T, cfg webhook.Config, opts ...webhook.Option) *webhook.Dispatcher {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d := webhook.New(cfg, nil)
+	d := webhook.New(cfg, nil, opts...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -137,7 +154,7 @@ func messages(ps ...webhook.Payload) []string {
 
 func TestSignedDelivery(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.srv.URL + "/hook", Secret: secret}))
+	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.url + "/hook", Secret: secret}))
 	d.Handle(change("docA", "c1"))
 	r := rcv.wait(1)[0]
 	if !r.ok {
@@ -191,7 +208,7 @@ func TestSignedDelivery(t *testing.T) {
 
 func TestDebounceMergesChangesPerDocument(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.Debounce = 300 * time.Millisecond
 	d := newDispatcher(t, cfg)
 	start := time.Now()
@@ -237,7 +254,7 @@ func TestRetriesAfterServerErrors(t *testing.T) {
 		}
 		return http.StatusNoContent
 	})
-	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret}))
+	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.url, Secret: secret}))
 	d.Handle(change("docA", "c1"))
 	rs := rcv.wait(3)
 	for _, r := range rs {
@@ -257,7 +274,7 @@ func TestRetriesAfterServerErrors(t *testing.T) {
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	rcv := newReceiver(t, func(int, webhook.Payload) int { return http.StatusBadGateway })
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.MaxAttempts = 3
 	d := newDispatcher(t, cfg)
 	d.Handle(change("docA", "c1"))
@@ -288,7 +305,7 @@ func TestOrderPerHookAndDocument(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.Debounce = 10 * time.Millisecond
 	cfg.RetryBase, cfg.RetryMax = 100*time.Millisecond, 100*time.Millisecond
 	d := newDispatcher(t, cfg)
@@ -318,7 +335,7 @@ func TestOrderPerHookAndDocument(t *testing.T) {
 
 func TestCloseFlushesPendingWindows(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.Debounce = time.Hour
 	d := webhook.New(cfg, nil)
 	d.Handle(change("docA", "a1"))
@@ -344,7 +361,7 @@ func TestCloseFlushesPendingWindows(t *testing.T) {
 
 func TestCloseAbortsWhenContextEnds(t *testing.T) {
 	rcv := newReceiver(t, func(int, webhook.Payload) int { return http.StatusInternalServerError })
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.RetryBase, cfg.RetryMax, cfg.MaxAttempts = time.Hour, time.Hour, 10
 	d := webhook.New(cfg, nil)
 	d.Handle(change("docA", "a1"))
@@ -367,8 +384,8 @@ func TestEventsAndDocsFilterAndPresenceOrder(t *testing.T) {
 	rcv := newReceiver(t, nil)
 	only := newReceiver(t, nil)
 	cfg := fast(
-		webhook.Hook{URL: rcv.srv.URL, Secret: secret, Events: []string{"change", "join", "leave"}},
-		webhook.Hook{URL: only.srv.URL, Secret: secret, Events: []string{"join"}, Docs: []string{"docB"}},
+		webhook.Hook{URL: rcv.url, Secret: secret, Events: []string{"change", "join", "leave"}},
+		webhook.Hook{URL: only.url, Secret: secret, Events: []string{"join"}, Docs: []string{"docB"}},
 	)
 	cfg.Debounce = time.Hour
 	d := newDispatcher(t, cfg)
@@ -403,7 +420,7 @@ func TestEventsAndDocsFilterAndPresenceOrder(t *testing.T) {
 
 func TestRedirectsNotFollowed(t *testing.T) {
 	target := newReceiver(t, nil)
-	redir := httptest.NewServer(http.RedirectHandler(target.srv.URL, http.StatusTemporaryRedirect))
+	redir := httptest.NewServer(http.RedirectHandler(target.url, http.StatusTemporaryRedirect))
 	t.Cleanup(redir.Close)
 	cfg := fast(webhook.Hook{URL: redir.URL + "/x?token=hidden", Secret: secret})
 	cfg.MaxAttempts = 2
@@ -425,7 +442,7 @@ func TestHandleNeverBlocks(t *testing.T) {
 	block := make(chan struct{})
 	rcv := newReceiver(t, func(int, webhook.Payload) int { <-block; return 200 })
 	defer close(block)
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.QueueSize, cfg.MaxQueued, cfg.Debounce = 8, 4, time.Millisecond
 	d := webhook.New(cfg, nil)
 	start := time.Now()
