@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
@@ -207,130 +208,151 @@ func TestSignedDelivery(t *testing.T) {
 }
 
 func TestDebounceMergesChangesPerDocument(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
-	cfg.Debounce = 300 * time.Millisecond
-	d := newDispatcher(t, cfg)
-	start := time.Now()
-	for i, n := range []string{"a1", "a2", "a3", "a4"} {
-		ev := change("docA", n)
-		ev.Changes[0].Seq = uint64(i + 1)
-		d.Handle(ev)
-		d.Handle(change("docB", "b"+n))
-	}
-	rs := rcv.wait(2)
-	if el := time.Since(start); el < 250*time.Millisecond {
-		t.Errorf("delivered after %s, before the debounce window", el)
-	}
-	time.Sleep(400 * time.Millisecond)
-	if rs = rcv.requests(); len(rs) != 2 {
-		t.Fatalf("%d deliveries, want one per document", len(rs))
-	}
-	byDoc := map[string]webhook.Payload{}
-	for _, r := range rs {
-		byDoc[r.payload.DocumentID] = r.payload
-	}
-	if got := strings.Join(messages(byDoc["docA"]), ","); got != "a1,a2,a3,a4" {
-		t.Errorf("docA changes %s", got)
-	}
-	if h := hash("a4"); len(byDoc["docA"].Heads) != 1 || byDoc["docA"].Heads[0] != h {
-		t.Errorf("docA heads %v, want the latest", byDoc["docA"].Heads)
-	}
-	if got := strings.Join(messages(byDoc["docB"]), ","); got != "ba1,ba2,ba3,ba4" {
-		t.Errorf("docB changes %s", got)
-	}
-	// A later change opens a new window.
-	d.Handle(change("docA", "a5"))
-	rs = rcv.wait(3)
-	if got := strings.Join(messages(rs[2].payload), ","); got != "a5" {
-		t.Errorf("third delivery %s", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", nil)
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.Debounce = 300 * time.Millisecond
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		start := time.Now()
+		for i, n := range []string{"a1", "a2", "a3", "a4"} {
+			ev := change("docA", n)
+			ev.Changes[0].Seq = uint64(i + 1)
+			d.Handle(ev)
+			d.Handle(change("docB", "b"+n))
+		}
+		rs := rcv.wait(2)
+		if el := time.Since(start); el < 250*time.Millisecond {
+			t.Errorf("delivered after %s, before the debounce window", el)
+		}
+		// Fake time in the bubble: a further window and more pass with no
+		// delivery; Wait lets every goroutine the timers woke run first.
+		time.Sleep(400 * time.Millisecond)
+		synctest.Wait()
+		if rs = rcv.requests(); len(rs) != 2 {
+			t.Fatalf("%d deliveries, want one per document", len(rs))
+		}
+		byDoc := map[string]webhook.Payload{}
+		for _, r := range rs {
+			byDoc[r.payload.DocumentID] = r.payload
+		}
+		if got := strings.Join(messages(byDoc["docA"]), ","); got != "a1,a2,a3,a4" {
+			t.Errorf("docA changes %s", got)
+		}
+		if h := hash("a4"); len(byDoc["docA"].Heads) != 1 || byDoc["docA"].Heads[0] != h {
+			t.Errorf("docA heads %v, want the latest", byDoc["docA"].Heads)
+		}
+		if got := strings.Join(messages(byDoc["docB"]), ","); got != "ba1,ba2,ba3,ba4" {
+			t.Errorf("docB changes %s", got)
+		}
+		// A later change opens a new window.
+		d.Handle(change("docA", "a5"))
+		rs = rcv.wait(3)
+		if got := strings.Join(messages(rs[2].payload), ","); got != "a5" {
+			t.Errorf("third delivery %s", got)
+		}
+	})
 }
 
 func TestRetriesAfterServerErrors(t *testing.T) {
-	rcv := newReceiver(t, func(n int, _ webhook.Payload) int {
-		if n <= 2 {
-			return http.StatusInternalServerError
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(n int, _ webhook.Payload) int {
+			if n <= 2 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusNoContent
+		})
+		d := newDispatcher(t, fast(webhook.Hook{URL: rcv.url, Secret: secret}), webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "c1"))
+		rs := rcv.wait(3)
+		for _, r := range rs {
+			if r.payload.ID != rs[0].payload.ID || !r.ok {
+				t.Errorf("retry with id %s (first %s), signature ok %v", r.payload.ID, rs[0].payload.ID, r.ok)
+			}
 		}
-		return http.StatusNoContent
-	})
-	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.url, Secret: secret}))
-	d.Handle(change("docA", "c1"))
-	rs := rcv.wait(3)
-	for _, r := range rs {
-		if r.payload.ID != rs[0].payload.ID || !r.ok {
-			t.Errorf("retry with id %s (first %s), signature ok %v", r.payload.ID, rs[0].payload.ID, r.ok)
+		testwait.Until(t, testwait.Timeout, "the delivery logged as delivered on the third attempt", func() bool {
+			ds := d.Deliveries("", 10)
+			return len(ds) == 1 && ds[0].Status == webhook.StatusDelivered && ds[0].Attempts == 3 && ds[0].StatusCode == 204 && ds[0].Error == ""
+		})
+		// Fake time: twice RetryMax passes with no further request.
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if n := len(rcv.requests()); n != 3 {
+			t.Errorf("%d requests, want 3", n)
 		}
-	}
-	testwait.Until(t, testwait.Timeout, "the delivery logged as delivered on the third attempt", func() bool {
-		ds := d.Deliveries("", 10)
-		return len(ds) == 1 && ds[0].Status == webhook.StatusDelivered && ds[0].Attempts == 3 && ds[0].StatusCode == 204 && ds[0].Error == ""
 	})
-	time.Sleep(100 * time.Millisecond)
-	if n := len(rcv.requests()); n != 3 {
-		t.Errorf("%d requests, want 3", n)
-	}
 }
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
-	rcv := newReceiver(t, func(int, webhook.Payload) int { return http.StatusBadGateway })
-	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
-	cfg.MaxAttempts = 3
-	d := newDispatcher(t, cfg)
-	d.Handle(change("docA", "c1"))
-	rcv.wait(3)
-	testwait.Until(t, testwait.Timeout, "the delivery logged as failed after three attempts", func() bool {
-		ds := d.Deliveries("docA", 0)
-		return len(ds) == 1 && ds[0].Status == webhook.StatusFailed && ds[0].Attempts == 3 && ds[0].StatusCode == 502 &&
-			strings.Contains(ds[0].Error, "502")
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(int, webhook.Payload) int { return http.StatusBadGateway })
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.MaxAttempts = 3
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "c1"))
+		rcv.wait(3)
+		testwait.Until(t, testwait.Timeout, "the delivery logged as failed after three attempts", func() bool {
+			ds := d.Deliveries("docA", 0)
+			return len(ds) == 1 && ds[0].Status == webhook.StatusFailed && ds[0].Attempts == 3 && ds[0].StatusCode == 502 &&
+				strings.Contains(ds[0].Error, "502")
+		})
+		// Fake time: three times RetryMax passes with no fourth attempt.
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		if n := len(rcv.requests()); n != 3 {
+			t.Errorf("%d requests, want 3", n)
+		}
+		// The next batch of the document is delivered (with its own id).
+		d.Handle(change("docA", "c2"))
+		rs := rcv.wait(4)
+		if rs[3].payload.ID == rs[0].payload.ID || strings.Join(messages(rs[3].payload), ",") != "c2" {
+			t.Errorf("next delivery %s", rs[3].body)
+		}
 	})
-	time.Sleep(150 * time.Millisecond)
-	if n := len(rcv.requests()); n != 3 {
-		t.Errorf("%d requests, want 3", n)
-	}
-	// The next batch of the document is delivered (with its own id).
-	d.Handle(change("docA", "c2"))
-	rs := rcv.wait(4)
-	if rs[3].payload.ID == rs[0].payload.ID || strings.Join(messages(rs[3].payload), ",") != "c2" {
-		t.Errorf("next delivery %s", rs[3].body)
-	}
 }
 
 func TestOrderPerHookAndDocument(t *testing.T) {
-	// The receiver fails the first three requests: later batches must wait
-	// for the first, and arrive after it, merged or not.
-	rcv := newReceiver(t, func(n int, _ webhook.Payload) int {
-		if n <= 3 {
-			return http.StatusServiceUnavailable
+	synctest.Test(t, func(t *testing.T) {
+		// The receiver fails the first three requests: later batches must wait
+		// for the first, and arrive after it, merged or not.
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(n int, _ webhook.Payload) int {
+			if n <= 3 {
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusOK
+		})
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.Debounce = 10 * time.Millisecond
+		cfg.RetryBase, cfg.RetryMax = 100*time.Millisecond, 100*time.Millisecond
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		var want []string
+		for i := range 6 {
+			n := string(rune('a' + i))
+			want = append(want, n)
+			d.Handle(change("docA", n))
+			// Not synchronization: fake time in the bubble, 40ms between
+			// changes puts each in its own 10ms debounce window.
+			time.Sleep(40 * time.Millisecond)
 		}
-		return http.StatusOK
-	})
-	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
-	cfg.Debounce = 10 * time.Millisecond
-	cfg.RetryBase, cfg.RetryMax = 100*time.Millisecond, 100*time.Millisecond
-	d := newDispatcher(t, cfg)
-	var want []string
-	for i := range 6 {
-		n := string(rune('a' + i))
-		want = append(want, n)
-		d.Handle(change("docA", n))
-		time.Sleep(40 * time.Millisecond) // separate windows
-	}
-	testwait.Until(t, testwait.Timeout, "every change delivered after the failures", func() bool {
-		var got []webhook.Payload
-		for _, r := range rcv.requests()[3:] {
-			got = append(got, r.payload)
+		testwait.Until(t, testwait.Timeout, "every change delivered after the failures", func() bool {
+			var got []webhook.Payload
+			for _, r := range rcv.requests()[3:] {
+				got = append(got, r.payload)
+			}
+			return strings.Join(messages(got...), ",") == strings.Join(want, ",")
+		})
+		// Delivered, in order, with no change twice among the successes.
+		rs := rcv.requests()
+		if rs[0].payload.ID != rs[3].payload.ID || strings.Join(messages(rs[3].payload), ",") != "a" {
+			t.Errorf("the first batch was not retried first: %s", rs[3].body)
 		}
-		return strings.Join(messages(got...), ",") == strings.Join(want, ",")
+		if len(rs) == 3+6 {
+			t.Errorf("waiting batches were not merged: %d requests", len(rs))
+		}
 	})
-	// Delivered, in order, with no change twice among the successes.
-	rs := rcv.requests()
-	if rs[0].payload.ID != rs[3].payload.ID || strings.Join(messages(rs[3].payload), ",") != "a" {
-		t.Errorf("the first batch was not retried first: %s", rs[3].body)
-	}
-	if len(rs) == 3+6 {
-		t.Errorf("waiting batches were not merged: %d requests", len(rs))
-	}
 }
 
 func TestCloseFlushesPendingWindows(t *testing.T) {
@@ -381,41 +403,47 @@ func TestCloseAbortsWhenContextEnds(t *testing.T) {
 }
 
 func TestEventsAndDocsFilterAndPresenceOrder(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	only := newReceiver(t, nil)
-	cfg := fast(
-		webhook.Hook{URL: rcv.url, Secret: secret, Events: []string{"change", "join", "leave"}},
-		webhook.Hook{URL: only.url, Secret: secret, Events: []string{"join"}, Docs: []string{"docB"}},
-	)
-	cfg.Debounce = time.Hour
-	d := newDispatcher(t, cfg)
-	d.Handle(change("docA", "a1"))
-	// A join flushes the document's pending changes first.
-	d.Handle(session.Event{Type: session.EventJoin, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
-	d.Handle(session.Event{Type: session.EventLeave, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
-	d.Handle(session.Event{Type: session.EventJoin, Doc: "docB", Peer: "peer-2", Time: time.Now()})
-	rs := rcv.wait(4)
-	var got []string
-	var join request
-	for _, r := range rs {
-		if r.payload.DocumentID == "docA" {
-			got = append(got, r.payload.Type)
-			if r.payload.Type == "join" {
-				join = r
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "all.test", nil)
+		only := newPipeReceiver(t, pn, "only.test", nil)
+		cfg := fast(
+			webhook.Hook{URL: rcv.url, Secret: secret, Events: []string{"change", "join", "leave"}},
+			webhook.Hook{URL: only.url, Secret: secret, Events: []string{"join"}, Docs: []string{"docB"}},
+		)
+		cfg.Debounce = time.Hour
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "a1"))
+		// A join flushes the document's pending changes first.
+		d.Handle(session.Event{Type: session.EventJoin, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
+		d.Handle(session.Event{Type: session.EventLeave, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
+		d.Handle(session.Event{Type: session.EventJoin, Doc: "docB", Peer: "peer-2", Time: time.Now()})
+		rs := rcv.wait(4)
+		var got []string
+		var join request
+		for _, r := range rs {
+			if r.payload.DocumentID == "docA" {
+				got = append(got, r.payload.Type)
+				if r.payload.Type == "join" {
+					join = r
+				}
 			}
 		}
-	}
-	if strings.Join(got, ",") != "change,join,leave" {
-		t.Errorf("docA events %v", got)
-	}
-	if p := join.payload; p.PeerID != "peer-1" || p.User != "ann" || len(p.Changes) != 0 {
-		t.Errorf("join payload %s", join.body)
-	}
-	first := only.wait(1)
-	time.Sleep(100 * time.Millisecond)
-	if len(only.requests()) != 1 || first[0].payload.DocumentID != "docB" || first[0].payload.Type != "join" {
-		t.Errorf("filtered hook got %d requests, first %s", len(only.requests()), first[0].body)
-	}
+		if strings.Join(got, ",") != "change,join,leave" {
+			t.Errorf("docA events %v", got)
+		}
+		if p := join.payload; p.PeerID != "peer-1" || p.User != "ann" || len(p.Changes) != 0 {
+			t.Errorf("join payload %s", join.body)
+		}
+		first := only.wait(1)
+		// Fake time: the other hook's deliveries are long done (4 requests
+		// above), and no second request reaches the filtered one.
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if len(only.requests()) != 1 || first[0].payload.DocumentID != "docB" || first[0].payload.Type != "join" {
+			t.Errorf("filtered hook got %d requests, first %s", len(only.requests()), first[0].body)
+		}
+	})
 }
 
 func TestRedirectsNotFollowed(t *testing.T) {
