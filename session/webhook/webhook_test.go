@@ -382,24 +382,29 @@ func TestCloseFlushesPendingWindows(t *testing.T) {
 }
 
 func TestCloseAbortsWhenContextEnds(t *testing.T) {
-	rcv := newReceiver(t, func(int, webhook.Payload) int { return http.StatusInternalServerError })
-	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
-	cfg.RetryBase, cfg.RetryMax, cfg.MaxAttempts = time.Hour, time.Hour, 10
-	d := webhook.New(cfg, nil)
-	d.Handle(change("docA", "a1"))
-	rcv.wait(1)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := d.Close(ctx); err == nil {
-		t.Fatal("Close returned nil with a delivery left")
-	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("Close took %s", el)
-	}
-	if ds := d.Deliveries("", 0); len(ds) != 1 || ds[0].Status != webhook.StatusAborted {
-		t.Errorf("log %+v", ds)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(int, webhook.Payload) int { return http.StatusInternalServerError })
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.RetryBase, cfg.RetryMax, cfg.MaxAttempts = time.Hour, time.Hour, 10
+		d := webhook.New(cfg, nil, webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "a1"))
+		rcv.wait(1)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		// Fake time: Close must end with its context (100ms), not wait out the
+		// hour-long retry.
+		start := time.Now()
+		if err := d.Close(ctx); err == nil {
+			t.Fatal("Close returned nil with a delivery left")
+		}
+		if el := time.Since(start); el > 2*time.Second {
+			t.Errorf("Close took %s", el)
+		}
+		if ds := d.Deliveries("", 0); len(ds) != 1 || ds[0].Status != webhook.StatusAborted {
+			t.Errorf("log %+v", ds)
+		}
+	})
 }
 
 func TestEventsAndDocsFilterAndPresenceOrder(t *testing.T) {
