@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // TestGroupCommitBatches appends from many goroutines at once and checks that the writes share
@@ -46,7 +48,7 @@ func TestGroupCommitBatches(t *testing.T) {
 		t.Errorf("Commits = %d for %d concurrent writes: no group commit", st.Commits, writes)
 	}
 	// OnCommit runs after the writers are woken: wait for the last call.
-	waitFor(t, "OnCommit calls", func() bool {
+	testwait.Until(t, testwait.Timeout, "OnCommit calls", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return uint64(hookCalls) == st.Commits
@@ -85,7 +87,7 @@ func TestGroupCommitTakesEverythingQueued(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, "writes to queue", func() bool { return s.queueLen() == queued })
+	testwait.Until(t, testwait.Timeout, "writes to queue", func() bool { return s.queueLen() == queued })
 	gate.open()
 	for range queued {
 		if err := <-errs; err != nil {
@@ -138,7 +140,7 @@ func TestBatchFailureIsolated(t *testing.T) {
 	for i, c := range calls {
 		go func() { results <- result{c.name, c.call()} }()
 		// Queue in order, so the sync state for "a" comes after the append that creates "a".
-		waitFor(t, "write to queue", func() bool { return s.queueLen() == i+1 })
+		testwait.Until(t, testwait.Timeout, "write to queue", func() bool { return s.queueLen() == i+1 })
 	}
 	gate.open()
 	got := map[string]error{}
@@ -187,7 +189,7 @@ func TestAppendContextCanceled(t *testing.T) {
 			_, err := s.Append(ctx, "doc", []byte("canceled"), 1)
 			errc <- err
 		}()
-		waitFor(t, "write to queue", func() bool { return s.queueLen() == 1 })
+		testwait.Until(t, testwait.Timeout, "write to queue", func() bool { return s.queueLen() == 1 })
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)

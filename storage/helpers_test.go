@@ -2,47 +2,18 @@ package storage
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/goleak"
 )
 
-// TestMain fails the run if a committer goroutine outlives the tests: every Store must be closed.
+// TestMain fails the run if a goroutine outlives the tests: every Store must be closed, so
+// that its committer goroutine has ended.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := committerLeak(); leaked != "" {
-			fmt.Fprintf(os.Stderr, "leaked committer goroutines:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// committerLeak returns the stacks of live committer goroutines, waiting a little for those
-// whose Store was just closed to exit.
-func committerLeak() string {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, "storage.(*Store).run(") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	goleak.VerifyTestMain(m)
 }
 
 // newTestStore opens a Store on a new file in a temporary directory; see openTestStore.
@@ -112,18 +83,6 @@ func rawUpdate(tb testing.TB, path string, fn func(tx *bolt.Tx) error) {
 	defer db.Close()
 	if err := db.Update(fn); err != nil {
 		tb.Fatalf("raw update %s: %v", path, err)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 10s (an "eventually" helper).
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

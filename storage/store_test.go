@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -149,10 +151,10 @@ func TestClosePendingWritesFinish(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, "writes to queue", func() bool { return s.queueLen() == pending })
+	testwait.Until(t, testwait.Timeout, "writes to queue", func() bool { return s.queueLen() == pending })
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	waitFor(t, "Close to begin", s.isClosing)
+	testwait.Until(t, testwait.Timeout, "Close to begin", s.isClosing)
 	if _, err := s.Append(ctx, "doc", []byte("late"), 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("Append after Close began: err = %v, want ErrClosed", err)
 	}

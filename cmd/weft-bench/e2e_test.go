@@ -8,15 +8,18 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch/launchtest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/trace/tracetest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/workload"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	launchtest.Cleanup()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		launchtest.Cleanup()
+		os.Exit(code)
+	}))
 }
 
 // The command line end to end: JSON output of idle mode.

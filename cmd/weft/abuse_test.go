@@ -16,6 +16,7 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // Abuse on loopback, bounded in count and time. Each test asserts
@@ -29,7 +30,7 @@ func honestPair(t *testing.T, s *server) (a, b *wsClient, doc string) {
 	b = dial(t, s, "honest-b", dialOpts{})
 	must(t, a.edit(doc, 0, 0, "x"))
 	must(t, b.open(doc))
-	eventually(t, 10*time.Second, "b to load", func() bool { return b.text(doc) == "x" })
+	testwait.Until(t, 10*time.Second, "b to load", func() bool { return b.text(doc) == "x" })
 	return a, b, doc
 }
 
@@ -41,7 +42,7 @@ func stillServing(t *testing.T, s *server, a, b *wsClient, doc, suffix string) {
 	}
 	want := a.text(doc) + suffix
 	must(t, a.edit(doc, len(a.text(doc)), 0, suffix))
-	eventually(t, 10*time.Second, "b to see a's edit", func() bool { return b.text(doc) == want })
+	testwait.Until(t, 10*time.Second, "b to see a's edit", func() bool { return b.text(doc) == want })
 }
 
 // storedText reads a document's text from a stopped server's data.
@@ -100,7 +101,7 @@ func TestOversizedFramesClosedWith4502(t *testing.T) {
 	must(t, ok.send(session.Message{Type: session.TypeEphemeral, SenderID: "at-limit", DocumentID: doc,
 		SessionID: "s", Count: 1, Data: make([]byte, limit-200)}))
 	must(t, ok.open(doc))
-	eventually(t, 10*time.Second, "the at-limit client to load", func() bool { return ok.text(doc) == a.text(doc) })
+	testwait.Until(t, 10*time.Second, "the at-limit client to load", func() bool { return ok.text(doc) == a.text(doc) })
 
 	_, m := httpGet(t, s.url+"/metrics")
 	if got := labeled(m, "weft_refused_total", `reason="message_size"`); got < 2 {
@@ -119,7 +120,7 @@ func TestSlowReaderClosedNothingLost(t *testing.T) {
 	a, b, doc := honestPair(t, s)
 	slow := dial(t, s, "slow", dialOpts{localIP: "127.0.0.31"})
 	must(t, slow.open(doc))
-	eventually(t, 10*time.Second, "the slow peer to load", func() bool { return slow.text(doc) == "x" })
+	testwait.Until(t, 10*time.Second, "the slow peer to load", func() bool { return slow.text(doc) == "x" })
 
 	// From now on the slow peer's read loop blocks on its next sync frame
 	// (then drops the frames it reads: it is cut anyway).
@@ -147,7 +148,7 @@ func TestSlowReaderClosedNothingLost(t *testing.T) {
 		must(t, a.send(session.Message{Type: session.TypeEphemeral, SenderID: a.peerID, DocumentID: doc,
 			SessionID: "presence", Count: uint64(sent + 1), Data: presence}))
 	}
-	eventually(t, 10*time.Second, "the slow peer to be cut with 4001", cut)
+	testwait.Until(t, 10*time.Second, "the slow peer to be cut with 4001", cut)
 	t.Logf("cut after %d edits and %d MiB of presence", sent, sent/4)
 
 	// Let it read again: it gets its queue and the close, or (if the
@@ -168,10 +169,10 @@ func TestSlowReaderClosedNothingLost(t *testing.T) {
 	// can fall 8 frames behind too: like a real client, it reconnects.
 	B := &liveClient{t: t, s: s, doc: doc}
 	B.cur.Store(b)
-	eventually(t, 20*time.Second, "b to have every edit", func() bool { return B.get().text(doc) == want })
+	testwait.Until(t, 20*time.Second, "b to have every edit", func() bool { return B.get().text(doc) == want })
 	again := dial(t, s, "slow-again", dialOpts{localIP: "127.0.0.31"})
 	must(t, again.open(doc))
-	eventually(t, 20*time.Second, "the reconnected peer to have every edit", func() bool { return again.text(doc) == want })
+	testwait.Until(t, 20*time.Second, "the reconnected peer to have every edit", func() bool { return again.text(doc) == want })
 	stillServing(t, s, a, B.get(), doc, "!")
 	want += "!"
 	must(t, s.stop())
@@ -213,7 +214,7 @@ func TestSocketsThatNeverJoin(t *testing.T) {
 		}
 	}
 	stillServing(t, s, a, b, doc, " joined")
-	eventually(t, 10*time.Second, "only the two honest connections left", func() bool {
+	testwait.Until(t, 10*time.Second, "only the two honest connections left", func() bool {
 		_, m := httpGet(t, s.url+"/metrics")
 		return metricValue(m, "weft_connections") == 2
 	})

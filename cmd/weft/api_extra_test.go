@@ -16,6 +16,7 @@ import (
 
 	"github.com/weft-dev/weft/session/webhook"
 	"github.com/weft-dev/weft/storage"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // TestServeWebhooks: a server started with --webhooks signs and retries
@@ -53,7 +54,7 @@ func TestServeWebhooks(t *testing.T) {
 	wantStatus(t, call(t, "POST", s.url+"/api/docs/"+id+"/changes", map[string]any{"message": "second", "ops": []any{
 		map[string]any{"op": "splice", "path": "/text", "pos": 1, "insert": "b"}}}), 200, "edit")
 	_, heads := docJSON(t, s, id, "")
-	eventually(t, 10*time.Second, "a delivery with the document's latest heads", func() bool {
+	testwait.Until(t, 10*time.Second, "a delivery with the document's latest heads", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, b := range bodies {
@@ -65,7 +66,7 @@ func TestServeWebhooks(t *testing.T) {
 	})
 	// The log records a delivery once the receiver's answer is in: poll it.
 	var last []byte
-	eventually(t, 10*time.Second, "a delivered-after-retry entry in the delivery log", func() bool {
+	testwait.Until(t, 10*time.Second, "a delivered-after-retry entry in the delivery log", func() bool {
 		r := call(t, "GET", s.url+"/api/webhooks/deliveries?doc="+id, nil)
 		wantStatus(t, r, 200, "deliveries")
 		last = r.body

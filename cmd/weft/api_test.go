@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // apiCall is one HTTP request against a test server.
@@ -46,6 +49,12 @@ func (r apiResp) errCode(t testing.TB) string {
 
 func call(t testing.TB, method, url string, body any, header ...string) apiResp {
 	t.Helper()
+	return callCtx(t, context.Background(), method, url, body, header...)
+}
+
+// callCtx is call with a context for the request (an httptrace, say).
+func callCtx(t testing.TB, ctx context.Context, method, url string, body any, header ...string) apiResp {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -60,7 +69,7 @@ func call(t testing.TB, method, url string, body any, header ...string) apiResp 
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,21 +337,21 @@ func TestAPIEditsReachLivePeers(t *testing.T) {
 	if err := c.open(id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the peer has the document", func() bool { return c.text(id) == "abc" })
+	testwait.Until(t, 5*time.Second, "the peer has the document", func() bool { return c.text(id) == "abc" })
 
 	r := call(t, "POST", s.url+"/api/docs/"+id+"/changes", map[string]any{"ops": []any{
 		map[string]any{"op": "splice", "path": "/text", "pos": 3, "del": 0, "insert": "def"}}})
 	wantStatus(t, r, 200, "edit")
-	eventually(t, time.Second, "the API edit at the WebSocket peer", func() bool { return c.text(id) == "abcdef" })
+	testwait.Until(t, time.Second, "the API edit at the WebSocket peer", func() bool { return c.text(id) == "abcdef" })
 
 	if err := c.edit(id, 0, 1, "A"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "the peer's edit in the API", func() bool {
+	testwait.Until(t, time.Second, "the peer's edit in the API", func() bool {
 		doc, _ := docJSON(t, s, id, "")
 		return doc["text"] == "Abcdef"
 	})
-	eventually(t, time.Second, "the server and the peer at the same heads", func() bool {
+	testwait.Until(t, time.Second, "the server and the peer at the same heads", func() bool {
 		_, heads := docJSON(t, s, id, "")
 		return heads == c.heads(id).String()
 	})
@@ -441,7 +450,7 @@ func TestAPIEventsStream(t *testing.T) {
 		t.Fatalf("join event: %+v", ev)
 	}
 	// The peer's own edit is a change event too.
-	eventually(t, 5*time.Second, "peer has the document", func() bool { return c.text(id) == "xxx" })
+	testwait.Until(t, 5*time.Second, "peer has the document", func() bool { return c.text(id) == "xxx" })
 	if err := c.edit(id, 0, 0, "y"); err != nil {
 		t.Fatal(err)
 	}
@@ -464,6 +473,7 @@ type httpSyncClient struct {
 	hdr   []string
 	errs  []string
 	reset bool
+	wrote func() // if set, called each time a request has been written
 }
 
 // exchange sends what the replica has to say, applies the answers, and
@@ -485,7 +495,11 @@ func (c *httpSyncClient) rounds(wait time.Duration, n int) bool {
 			msgs = append(msgs, m)
 		}
 		body := map[string]any{"peerId": c.peer, "messages": msgs, "wait": wait.Seconds(), "reset": c.reset}
-		r := call(c.t, "POST", c.url, body, c.hdr...)
+		ctx := context.Background()
+		if c.wrote != nil {
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.wrote() }})
+		}
+		r := callCtx(c.t, ctx, "POST", c.url, body, c.hdr...)
 		wantStatus(c.t, r, 200, "sync")
 		var resp struct {
 			Messages [][]byte
@@ -525,25 +539,31 @@ func TestAPIHTTPSyncConvergesWithWebSocket(t *testing.T) {
 	if txt, _ := hc.r.Text("text"); txt != "start" {
 		t.Fatalf("HTTP peer got %q", txt)
 	}
-	eventually(t, 5*time.Second, "ws peer has the document", func() bool { return ws.text(id) == "start" })
+	testwait.Until(t, 5*time.Second, "ws peer has the document", func() bool { return ws.text(id) == "start" })
 
 	// The HTTP peer edits; the WebSocket peer sees it.
 	if err := hc.r.SpliceText("text", 5, 0, " http"); err != nil {
 		t.Fatal(err)
 	}
 	hc.exchange(0)
-	eventually(t, 2*time.Second, "the HTTP edit at the WebSocket peer", func() bool { return ws.text(id) == "start http" })
+	testwait.Until(t, 2*time.Second, "the HTTP edit at the WebSocket peer", func() bool { return ws.text(id) == "start http" })
 
-	// A long poll returns when the WebSocket peer edits.
+	// A long poll returns when the WebSocket peer edits. The peer edits once
+	// the long poll's request is on the wire (the server gives no outside
+	// sign of a parked poll; an edit that arrives before it parks is
+	// answered at once, which the assertions below accept as well).
 	done := make(chan struct{})
+	polling := make(chan struct{})
+	hc.wrote = sync.OnceFunc(func() { close(polling) })
 	go func() {
 		defer close(done)
-		time.Sleep(100 * time.Millisecond)
+		<-polling
 		ws.edit(id, 0, 0, "ws ")
 	}()
 	hc.exchange(10 * time.Second)
+	hc.wrote = nil
 	<-done
-	eventually(t, 2*time.Second, "convergence", func() bool {
+	testwait.Until(t, 2*time.Second, "convergence", func() bool {
 		hc.exchange(0)
 		txt, _ := hc.r.Text("text")
 		return txt == "ws start http" && ws.text(id) == txt && hc.r.Heads().Equal(ws.heads(id))

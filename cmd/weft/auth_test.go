@@ -19,6 +19,7 @@ import (
 
 	"github.com/weft-dev/weft/cmd/weft/internal/auth"
 	"github.com/weft-dev/weft/cmd/weft/internal/auth/authtest"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 const testSecret = authtest.Secret
@@ -116,7 +117,7 @@ func TestUpgradeAuthentication(t *testing.T) {
 			expectRefused(t, err, tc.code)
 		})
 	}
-	eventually(t, 5*time.Second, "an audit line for the refusals", func() bool {
+	testwait.Until(t, 5*time.Second, "an audit line for the refusals", func() bool {
 		return strings.Contains(s.logs.String(), "audit=auth_failed")
 	})
 	// The API wants a token too.
@@ -150,7 +151,7 @@ func TestDocumentRoles(t *testing.T) {
 	must(t, writer.edit(doc, 0, 0, "hello"))
 	must(t, writer.edit(secretDoc, 0, 0, "secret"))
 	must(t, reader.open(doc))
-	eventually(t, 5*time.Second, "reader to see the document", func() bool { return reader.text(doc) == "hello" })
+	testwait.Until(t, 5*time.Second, "reader to see the document", func() bool { return reader.text(doc) == "hello" })
 
 	// A read-only peer's change is refused with an error and never applied.
 	must(t, reader.edit(doc, 0, 0, "EVIL "))
@@ -160,8 +161,16 @@ func TestDocumentRoles(t *testing.T) {
 	}
 	// It still sees live edits.
 	must(t, writer.edit(doc, 5, 0, " world"))
-	eventually(t, 5*time.Second, "reader to see the live edit", func() bool { return strings.HasSuffix(reader.text(doc), "hello world") })
-	time.Sleep(200 * time.Millisecond)
+	testwait.Until(t, 5*time.Second, "reader to see the live edit", func() bool { return strings.HasSuffix(reader.text(doc), "hello world") })
+	// Wait for the writer to hold all the server holds: a fresh peer that
+	// loads the document reaches the writer's heads. Had the reader's change
+	// got through, both would have it by then.
+	observer := dial(t, s, "observer", withToken(hsToken(t, "o", map[string]string{doc: "read"})))
+	must(t, observer.open(doc))
+	testwait.Until(t, 5*time.Second, "a fresh peer at the writer's heads", func() bool {
+		h := observer.heads(doc)
+		return len(h) > 0 && h.Equal(writer.heads(doc))
+	})
 	if got := writer.text(doc); got != "hello world" {
 		t.Fatalf("writer sees %q: the reader's change got through", got)
 	}

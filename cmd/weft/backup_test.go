@@ -15,12 +15,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
 
 	"github.com/weft-dev/weft/cmd/weft/internal/backup"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // stored is what a document holds: its heads and its "text".
@@ -414,9 +414,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	srv := httptest.NewServer(backup.Handler(st))
 	defer srv.Close()
-	for writes.Load() < 20 {
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, testwait.Timeout, "20 writes under way", func() bool { return writes.Load() >= 20 })
 
 	// The raw handler: headers and a body that opens.
 	resp, err := http.Get(srv.URL)

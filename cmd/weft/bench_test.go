@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // BenchmarkFanout: one writer types into one document that 10 other peers
@@ -47,7 +49,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 	if err := w.edit(doc, 0, 0, "x"); err != nil {
 		b.Fatal(err)
 	}
-	eventually(b, 10*time.Second, "writer acknowledged", func() bool { return len(w.heads(doc)) > 0 })
+	testwait.Until(b, 10*time.Second, "writer acknowledged", func() bool { return len(w.heads(doc)) > 0 })
 	const readers = 10
 	var (
 		mu     sync.Mutex
@@ -58,7 +60,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 	for i := 0; i < readers; i++ {
 		r := dial(b, rs, fmt.Sprintf("reader-%d", i), dialOpts{})
 		r.open(doc)
-		eventually(b, 10*time.Second, "reader to load", func() bool { return r.text(doc) == "x" })
+		testwait.Until(b, 10*time.Second, "reader to load", func() bool { return r.text(doc) == "x" })
 		// From here on the reader only acknowledges what it receives.
 		r.mu.Lock()
 		r.light = func(m session.Message) {
@@ -80,7 +82,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 		r.mu.Unlock()
 	}
 	// Let the initial exchanges settle so every reader is known in sync.
-	time.Sleep(200 * time.Millisecond)
+	quiet(b, ws, rs)
 	w.mu.Lock()
 	rep := w.docs[doc]
 	w.mu.Unlock()
@@ -91,7 +93,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 		intended := time.Now()
 		if rate > 0 {
 			intended = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-			time.Sleep(time.Until(intended))
+			time.Sleep(time.Until(intended)) // not synchronization: the open-loop writer's rate
 		}
 		w.mu.Lock()
 		if err := rep.SpliceText("text", i+1, 0, "y"); err != nil {
@@ -109,7 +111,7 @@ func benchFanout(b *testing.B, rate float64, ws, rs *server) {
 			b.Fatal(err)
 		}
 	}
-	eventually(b, 120*time.Second, "every reader to receive the last change", func() bool {
+	testwait.Until(b, 120*time.Second, "every reader to receive the last change", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return got[last] == readers
@@ -153,7 +155,11 @@ func BenchmarkIdleConnections(b *testing.B) {
 	url := strings.TrimSpace(strings.TrimPrefix(line, "weft: listening on "))
 	s := &server{url: url, ws: "ws" + strings.TrimPrefix(url, "http") + "/"}
 	n := max(b.N, 1000)
-	time.Sleep(200 * time.Millisecond)
+	// The baseline once the node is serving (its start-up done).
+	testwait.Until(b, testwait.Timeout, "the node to be ready", func() bool {
+		code, _ := httpGet(b, s.url+"/readyz")
+		return code == http.StatusOK
+	})
 	before := rss(b, cmd.Process.Pid)
 	b.ResetTimer()
 	for i := 0; i < n; i++ {
@@ -164,7 +170,14 @@ func BenchmarkIdleConnections(b *testing.B) {
 		defer c.conn.Close()
 	}
 	b.StopTimer()
-	time.Sleep(500 * time.Millisecond)
+	// Measure once the node holds every connection.
+	testwait.For(b, 30*time.Second, "every idle connection open at the node", func() error {
+		_, m := httpGet(b, s.url+"/metrics")
+		if got := metricValue(m, "weft_connections"); got < float64(n) {
+			return fmt.Errorf("weft_connections %v, want %d", got, n)
+		}
+		return nil
+	})
 	after := rss(b, cmd.Process.Pid)
 	b.ReportMetric(float64(after-before)/float64(n), "bytes/conn")
 }
@@ -183,4 +196,32 @@ func rss(b *testing.B, pid int) int64 {
 	}
 	b.Fatal("no VmRSS")
 	return 0
+}
+
+// quiet waits for protocol traffic to stop on the nodes: the counters of
+// messages in and out stay the same across scrapes at least 50ms apart.
+func quiet(tb testing.TB, nodes ...*server) {
+	tb.Helper()
+	last, since := -1.0, time.Now()
+	testwait.For(tb, 30*time.Second, "protocol traffic to stop", func() error {
+		var n float64
+		for _, s := range nodes {
+			_, m := httpGet(tb, s.url+"/metrics")
+			for line := range strings.SplitSeq(m, "\n") {
+				if strings.HasPrefix(line, "weft_messages_in_total{") || strings.HasPrefix(line, "weft_messages_out_total{") {
+					var v float64
+					fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+					n += v
+				}
+			}
+		}
+		if n != last {
+			last, since = n, time.Now()
+			return fmt.Errorf("%v messages so far, still moving", n)
+		}
+		if el := time.Since(since); el < 50*time.Millisecond {
+			return fmt.Errorf("%v messages, unchanged for only %s", n, el)
+		}
+		return nil
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/relaytest"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // startNode runs a weft node joined to the NATS server at url.
@@ -25,7 +26,7 @@ func startNode(t testing.TB, url, data string, args ...string) *server {
 func sameText(t testing.TB, doc string, want []string, cs ...*wsClient) string {
 	t.Helper()
 	var got string
-	eventually(t, 15*time.Second, "convergence", func() bool {
+	testwait.Until(t, 15*time.Second, "convergence", func() bool {
 		got = cs[0].text(doc)
 		for _, w := range want {
 			if !strings.Contains(got, w) {
@@ -50,7 +51,7 @@ func TestClusterCoEditAcrossNodes(t *testing.T) {
 	if err := a.edit(doc, 0, 0, "created on A."); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "A to acknowledge", func() bool { return a.text(doc) != "" })
+	testwait.Until(t, 10*time.Second, "A to acknowledge", func() bool { return a.text(doc) != "" })
 	// Found through C, which never had it.
 	c := dial(t, nodes[2], "carol", dialOpts{})
 	c.open(doc)
@@ -100,7 +101,7 @@ func TestClusterNodeStops(t *testing.T) {
 	a := dial(t, n1, "alice", dialOpts{})
 	b := dial(t, n2, "bob", dialOpts{})
 	a.edit(doc, 0, 0, "hello")
-	eventually(t, 10*time.Second, "n1 to acknowledge", func() bool { return len(a.heads(doc)) > 0 })
+	testwait.Until(t, 10*time.Second, "n1 to acknowledge", func() bool { return len(a.heads(doc)) > 0 })
 	b.open(doc)
 	sameText(t, doc, []string{"hello"}, a, b)
 	for i := 0; i < 20; i++ {
@@ -139,7 +140,7 @@ func TestClusterNATSRestart(t *testing.T) {
 	a := dial(t, n1, "alice", dialOpts{})
 	b := dial(t, n2, "bob", dialOpts{})
 	a.edit(doc, 0, 0, "base")
-	eventually(t, 10*time.Second, "n1 to acknowledge", func() bool { return len(a.heads(doc)) > 0 })
+	testwait.Until(t, 10*time.Second, "n1 to acknowledge", func() bool { return len(a.heads(doc)) > 0 })
 	b.open(doc)
 	sameText(t, doc, []string{"base"}, a, b)
 
@@ -150,7 +151,7 @@ func TestClusterNATSRestart(t *testing.T) {
 		b.edit(doc, len(b.text(doc)), 0, "B")
 	}
 	// Each node serves its own clients meanwhile.
-	eventually(t, 10*time.Second, "local acknowledgements", func() bool {
+	testwait.Until(t, 10*time.Second, "local acknowledgements", func() bool {
 		return strings.Count(a.text(doc), "A") == 5 && strings.Count(b.text(doc), "B") == 5
 	})
 	_, p, _ := strings.Cut(port, ":")
@@ -196,7 +197,7 @@ func TestClusterKill9(t *testing.T) {
 	a := dial(t, victim, "alice", dialOpts{})
 	b := dial(t, other, "bob", dialOpts{})
 	a.edit(doc, 0, 0, "typed on the victim")
-	eventually(t, 10*time.Second, "acknowledgement", func() bool { return len(a.heads(doc)) > 0 })
+	testwait.Until(t, 10*time.Second, "acknowledgement", func() bool { return len(a.heads(doc)) > 0 })
 	b.open(doc)
 	sameText(t, doc, []string{"typed on the victim"}, a, b)
 	for i := 0; i < 10; i++ {

@@ -11,6 +11,7 @@ import (
 	"github.com/weft-dev/weft/session"
 
 	"github.com/weft-dev/weft/cmd/weft/internal/api"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // A browser on another site cannot open a WebSocket here (cross-site
@@ -57,7 +58,7 @@ func TestFloodingClientThrottledOthersKeepSyncing(t *testing.T) {
 	b := dial(t, s, "honest-b", dialOpts{})
 	must(t, a.edit(doc, 0, 0, "x"))
 	must(t, b.open(doc))
-	eventually(t, 5*time.Second, "b to load", func() bool { return b.text(doc) == "x" })
+	testwait.Until(t, 5*time.Second, "b to load", func() bool { return b.text(doc) == "x" })
 
 	flood := dial(t, s, "flooder", dialOpts{localIP: "127.0.0.9"})
 	must(t, flood.open(doc))
@@ -89,8 +90,9 @@ func TestFloodingClientThrottledOthersKeepSyncing(t *testing.T) {
 		start := time.Now()
 		must(t, a.edit(doc, len(want), 0, w))
 		want += w
-		eventually(t, 5*time.Second, "b to see a's edit during the flood", func() bool { return b.text(doc) == want })
+		testwait.Until(t, 5*time.Second, "b to see a's edit during the flood", func() bool { return b.text(doc) == want })
 		worst = max(worst, time.Since(start))
+		// Not synchronization: a typist's pace, so the 20 edits span the flood.
 		time.Sleep(50 * time.Millisecond)
 	}
 	if worst > time.Second {
@@ -114,7 +116,7 @@ func TestFloodingClientThrottledOthersKeepSyncing(t *testing.T) {
 	}
 	// The honest clients are still connected.
 	must(t, a.edit(doc, len(want), 0, "!"))
-	eventually(t, 5*time.Second, "b after the flood", func() bool { return b.text(doc) == want+"!" })
+	testwait.Until(t, 5*time.Second, "b after the flood", func() bool { return b.text(doc) == want+"!" })
 }
 
 // A thousand connections from one address: only --max-conns-per-ip get in,
@@ -145,7 +147,7 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	must(t, other.edit(crdt.NewDocumentID(), 0, 0, "still serving"))
 	// A slot freed is a slot taken.
 	kept[0].conn.Close()
-	eventually(t, 5*time.Second, "a freed slot", func() bool {
+	testwait.Until(t, 5*time.Second, "a freed slot", func() bool {
 		c, err := tryDial(s, "late", dialOpts{localIP: "127.0.0.7"})
 		if err != nil {
 			return false
@@ -183,7 +185,7 @@ func TestTotalConnectionsAndAdmissionRate(t *testing.T) {
 		t.Fatalf("admission: %d admitted, %d refused", ok, refused)
 	}
 	// Refused clients come back later and get in.
-	eventually(t, 5*time.Second, "admission after a pause", func() bool {
+	testwait.Until(t, 5*time.Second, "admission after a pause", func() bool {
 		c, err := tryDial(s2, "later", dialOpts{})
 		if err == nil {
 			c.conn.Close()

@@ -16,6 +16,7 @@ import (
 	editorweb "github.com/weft-dev/weft/editor-web"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 func TestHealthReadyMetricsAndUpgradeOnAnyPath(t *testing.T) {
@@ -46,7 +47,7 @@ func TestHealthReadyMetricsAndUpgradeOnAnyPath(t *testing.T) {
 	if err := b.open(doc); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "b to see a's text", func() bool { return b.text(doc) == "hi" })
+	testwait.Until(t, 5*time.Second, "b to see a's text", func() bool { return b.text(doc) == "hi" })
 	_, m := httpGet(t, s.url+"/metrics")
 	for _, name := range []string{"weft_fanout_seconds_count", "weft_storage_commit_seconds_count", "weft_storage_batch_writes_count",
 		"weft_apply_seconds_count", "weft_changes_applied_total", "weft_storage_commits_total", "weft_open_documents"} {
@@ -89,7 +90,7 @@ func TestShutdownAndRestartKeepEdits(t *testing.T) {
 	}
 	b := dial(t, s, "peer-b", dialOpts{})
 	b.open(doc)
-	eventually(t, 10*time.Second, "b to converge", func() bool { return b.text(doc) == want })
+	testwait.Until(t, 10*time.Second, "b to converge", func() bool { return b.text(doc) == want })
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestShutdownAndRestartKeepEdits(t *testing.T) {
 	s2 := startServer(t, s.data)
 	c := dial(t, s2, "peer-c", dialOpts{})
 	c.open(doc)
-	eventually(t, 10*time.Second, "c to load the document after restart", func() bool { return c.text(doc) == want })
+	testwait.Until(t, 10*time.Second, "c to load the document after restart", func() bool { return c.text(doc) == want })
 }
 
 // A few thousand mutated sync messages into a running server while two
@@ -138,7 +139,7 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 		t.Fatal(err)
 	}
 	b.open(doc)
-	eventually(t, 5*time.Second, "b to see the start", func() bool { return b.text(doc) == "start" })
+	testwait.Until(t, 5*time.Second, "b to see the start", func() bool { return b.text(doc) == "start" })
 	// With auth: an honest reader, which must see everything, and a rogue
 	// one, which keeps editing and must change nothing.
 	var reader, rogue *wsClient
@@ -147,7 +148,7 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 		rogue = dial(t, s, "peer-rogue", as("rogue", "read"))
 		for _, c := range []*wsClient{reader, rogue} {
 			must(t, c.open(doc))
-			eventually(t, 5*time.Second, c.peerID+" to see the start", func() bool { return c.text(doc) == "start" })
+			testwait.Until(t, 5*time.Second, c.peerID+" to see the start", func() bool { return c.text(doc) == "start" })
 		}
 	}
 
@@ -193,6 +194,7 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 			if rogue != nil && i%10 == 0 {
 				rogue.edit(doc, 0, 0, "R") // refused: it must never land
 			}
+			// Not synchronization: the writer types at a steady pace through the attack.
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
@@ -260,13 +262,13 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 	if strings.Contains(want, "R") {
 		t.Fatal("the rogue reader's refused edits reached the writer")
 	}
-	eventually(t, 60*time.Second, "b to converge with a after the attack", func() bool {
+	testwait.Until(t, 60*time.Second, "b to converge with a after the attack", func() bool {
 		A.nudge()
 		return B.get().text(doc) == want
 	})
 	if R != nil {
 		// The reader has everything a wrote.
-		eventually(t, 60*time.Second, "the reader to have a's heads", func() bool {
+		testwait.Until(t, 60*time.Second, "the reader to have a's heads", func() bool {
 			return R.get().heads(doc).Equal(A.get().heads(doc))
 		})
 	}
@@ -343,6 +345,9 @@ func (l *liveClient) get() *wsClient {
 	for {
 		c, err := tryDial(l.s, old.peerID, l.opts)
 		if err != nil {
+			// Not synchronization: a real client's back-off between reconnect
+			// attempts (the server may be refusing it for a while); it waits
+			// for no particular event, and get runs off the test goroutine.
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 with the given serial and
@@ -69,7 +70,7 @@ func TestTLSAndReloadOnSIGHUP(t *testing.T) {
 	must(t, a.edit(doc, 0, 0, "over wss"))
 	b := dial(t, s, "tls-b", dialOpts{tls: &tls.Config{RootCAs: pool}})
 	must(t, b.open(doc))
-	eventually(t, 5*time.Second, "b over wss", func() bool { return b.text(doc) == "over wss" })
+	testwait.Until(t, 5*time.Second, "b over wss", func() bool { return b.text(doc) == "over wss" })
 	// Plain HTTP on the TLS port gets nowhere.
 	if r, err := http.Get("http://" + strings.TrimPrefix(s.url, "https://") + "/healthz"); err == nil {
 		if r.StatusCode == http.StatusOK {
@@ -82,7 +83,7 @@ func TestTLSAndReloadOnSIGHUP(t *testing.T) {
 	selfSigned(t, certFile, keyFile, 2)
 	must(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
 	addr := strings.TrimPrefix(s.url, "https://")
-	eventually(t, 5*time.Second, "the new certificate", func() bool {
+	testwait.Until(t, 5*time.Second, "the new certificate", func() bool {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
 		if err != nil {
 			return false
@@ -92,5 +93,5 @@ func TestTLSAndReloadOnSIGHUP(t *testing.T) {
 	})
 	// Existing connections keep working.
 	must(t, a.edit(doc, 8, 0, "!"))
-	eventually(t, 5*time.Second, "b after the reload", func() bool { return b.text(doc) == "over wss!" })
+	testwait.Until(t, 5*time.Second, "b after the reload", func() bool { return b.text(doc) == "over wss!" })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/weft-dev/weft/session"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // twoBytes is a V1 sync-message header that announces one head and ends:
@@ -70,7 +71,7 @@ func honestPeer(t *testing.T) (*server, *wsClient, string) {
 	if err := honest.open(id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
+	testwait.Until(t, 5*time.Second, "the honest peer has the document", func() bool { return honest.text(id) == "abc" })
 	return s, honest, id
 }
 
@@ -84,7 +85,7 @@ func keepsServing(t *testing.T, s *server, honest *wsClient, id string) {
 	if err := honest.edit(id, 3, 0, "d"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the honest peer's edit in the API", func() bool {
+	testwait.Until(t, 5*time.Second, "the honest peer's edit in the API", func() bool {
 		doc, _ := docJSON(t, s, id, "")
 		return doc["text"] == "abcd"
 	})

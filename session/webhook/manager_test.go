@@ -26,7 +26,7 @@ func TestManagerChangesBecomeOneDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcv := newReceiver(t, nil)
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.Debounce = 500 * time.Millisecond
 	d := webhook.New(cfg, nil)
 	cancel := m.Subscribe("", d.Handle)

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/webhook"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 const secret = "test-secret-0123456789abcdef"
@@ -29,20 +31,39 @@ type request struct {
 	ok      bool // signature verified
 }
 
-// receiver is a webhook endpoint on loopback. respond picks the status of
-// the n-th request (1-based); nil answers 200.
+// receiver is a webhook endpoint: on loopback (newReceiver) or on a
+// pipeNet (newPipeReceiver). respond picks the status of the n-th request
+// (1-based); nil answers 200.
 type receiver struct {
 	t       *testing.T
-	srv     *httptest.Server
+	url     string
 	mu      sync.Mutex
 	reqs    []request
 	respond func(n int, p webhook.Payload) int
 	got     chan struct{}
 }
 
+// newReceiver serves a receiver on a loopback port.
 func newReceiver(t *testing.T, respond func(n int, p webhook.Payload) int) *receiver {
 	r := &receiver{t: t, respond: respond, got: make(chan struct{}, 1024)}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewServer(r.handler())
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+// newPipeReceiver serves a receiver at http://host/ on pn, for tests in a
+// synctest bubble.
+func newPipeReceiver(t *testing.T, pn *pipeNet, host string, respond func(n int, p webhook.Payload) int) *receiver {
+	r := &receiver{t: t, respond: respond, got: make(chan struct{}, 1024)}
+	pn.serve(t, host+":80", r.handler())
+	r.url = "http://" + host
+	return r
+}
+
+func (r *receiver) handler() http.Handler {
+	t := r.t
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
 			t.Errorf("receiver: %v", err)
@@ -62,9 +83,7 @@ func newReceiver(t *testing.T, respond func(n int, p webhook.Payload) int) *rece
 		}
 		w.WriteHeader(code)
 		r.got <- struct{}{}
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
+	})
 }
 
 func (r *receiver) requests() []request {
@@ -95,12 +114,12 @@ func fast(hooks ...webhook.Hook) webhook.Config {
 		RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, MaxAttempts: 5}
 }
 
-func newDispatcher(t *testing.T, cfg webhook.Config) *webhook.Dispatcher {
+func newDispatcher(t *testing.T, cfg webhook.Config, opts ...webhook.Option) *webhook.Dispatcher {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d := webhook.New(cfg, nil)
+	d := webhook.New(cfg, nil, opts...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -136,7 +155,7 @@ func messages(ps ...webhook.Payload) []string {
 
 func TestSignedDelivery(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.srv.URL + "/hook", Secret: secret}))
+	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.url + "/hook", Secret: secret}))
 	d.Handle(change("docA", "c1"))
 	r := rcv.wait(1)[0]
 	if !r.ok {
@@ -182,142 +201,163 @@ func TestSignedDelivery(t *testing.T) {
 		t.Error("VerifyRequest accepts a replayed old timestamp")
 	}
 
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "the delivery logged as delivered on the first attempt", func() bool {
 		ds := d.Deliveries("docA", 0)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusDelivered && ds[0].Attempts == 1 && ds[0].StatusCode == 200
 	})
 }
 
 func TestDebounceMergesChangesPerDocument(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
-	cfg.Debounce = 300 * time.Millisecond
-	d := newDispatcher(t, cfg)
-	start := time.Now()
-	for i, n := range []string{"a1", "a2", "a3", "a4"} {
-		ev := change("docA", n)
-		ev.Changes[0].Seq = uint64(i + 1)
-		d.Handle(ev)
-		d.Handle(change("docB", "b"+n))
-	}
-	rs := rcv.wait(2)
-	if el := time.Since(start); el < 250*time.Millisecond {
-		t.Errorf("delivered after %s, before the debounce window", el)
-	}
-	time.Sleep(400 * time.Millisecond)
-	if rs = rcv.requests(); len(rs) != 2 {
-		t.Fatalf("%d deliveries, want one per document", len(rs))
-	}
-	byDoc := map[string]webhook.Payload{}
-	for _, r := range rs {
-		byDoc[r.payload.DocumentID] = r.payload
-	}
-	if got := strings.Join(messages(byDoc["docA"]), ","); got != "a1,a2,a3,a4" {
-		t.Errorf("docA changes %s", got)
-	}
-	if h := hash("a4"); len(byDoc["docA"].Heads) != 1 || byDoc["docA"].Heads[0] != h {
-		t.Errorf("docA heads %v, want the latest", byDoc["docA"].Heads)
-	}
-	if got := strings.Join(messages(byDoc["docB"]), ","); got != "ba1,ba2,ba3,ba4" {
-		t.Errorf("docB changes %s", got)
-	}
-	// A later change opens a new window.
-	d.Handle(change("docA", "a5"))
-	rs = rcv.wait(3)
-	if got := strings.Join(messages(rs[2].payload), ","); got != "a5" {
-		t.Errorf("third delivery %s", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", nil)
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.Debounce = 300 * time.Millisecond
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		start := time.Now()
+		for i, n := range []string{"a1", "a2", "a3", "a4"} {
+			ev := change("docA", n)
+			ev.Changes[0].Seq = uint64(i + 1)
+			d.Handle(ev)
+			d.Handle(change("docB", "b"+n))
+		}
+		rs := rcv.wait(2)
+		if el := time.Since(start); el < 250*time.Millisecond {
+			t.Errorf("delivered after %s, before the debounce window", el)
+		}
+		// Fake time in the bubble: a further window and more pass with no
+		// delivery; Wait lets every goroutine the timers woke run first.
+		time.Sleep(400 * time.Millisecond)
+		synctest.Wait()
+		if rs = rcv.requests(); len(rs) != 2 {
+			t.Fatalf("%d deliveries, want one per document", len(rs))
+		}
+		byDoc := map[string]webhook.Payload{}
+		for _, r := range rs {
+			byDoc[r.payload.DocumentID] = r.payload
+		}
+		if got := strings.Join(messages(byDoc["docA"]), ","); got != "a1,a2,a3,a4" {
+			t.Errorf("docA changes %s", got)
+		}
+		if h := hash("a4"); len(byDoc["docA"].Heads) != 1 || byDoc["docA"].Heads[0] != h {
+			t.Errorf("docA heads %v, want the latest", byDoc["docA"].Heads)
+		}
+		if got := strings.Join(messages(byDoc["docB"]), ","); got != "ba1,ba2,ba3,ba4" {
+			t.Errorf("docB changes %s", got)
+		}
+		// A later change opens a new window.
+		d.Handle(change("docA", "a5"))
+		rs = rcv.wait(3)
+		if got := strings.Join(messages(rs[2].payload), ","); got != "a5" {
+			t.Errorf("third delivery %s", got)
+		}
+	})
 }
 
 func TestRetriesAfterServerErrors(t *testing.T) {
-	rcv := newReceiver(t, func(n int, _ webhook.Payload) int {
-		if n <= 2 {
-			return http.StatusInternalServerError
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(n int, _ webhook.Payload) int {
+			if n <= 2 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusNoContent
+		})
+		d := newDispatcher(t, fast(webhook.Hook{URL: rcv.url, Secret: secret}), webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "c1"))
+		rs := rcv.wait(3)
+		for _, r := range rs {
+			if r.payload.ID != rs[0].payload.ID || !r.ok {
+				t.Errorf("retry with id %s (first %s), signature ok %v", r.payload.ID, rs[0].payload.ID, r.ok)
+			}
 		}
-		return http.StatusNoContent
-	})
-	d := newDispatcher(t, fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret}))
-	d.Handle(change("docA", "c1"))
-	rs := rcv.wait(3)
-	for _, r := range rs {
-		if r.payload.ID != rs[0].payload.ID || !r.ok {
-			t.Errorf("retry with id %s (first %s), signature ok %v", r.payload.ID, rs[0].payload.ID, r.ok)
+		testwait.Until(t, testwait.Timeout, "the delivery logged as delivered on the third attempt", func() bool {
+			ds := d.Deliveries("", 10)
+			return len(ds) == 1 && ds[0].Status == webhook.StatusDelivered && ds[0].Attempts == 3 && ds[0].StatusCode == 204 && ds[0].Error == ""
+		})
+		// Fake time: twice RetryMax passes with no further request.
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if n := len(rcv.requests()); n != 3 {
+			t.Errorf("%d requests, want 3", n)
 		}
-	}
-	eventually(t, func() bool {
-		ds := d.Deliveries("", 10)
-		return len(ds) == 1 && ds[0].Status == webhook.StatusDelivered && ds[0].Attempts == 3 && ds[0].StatusCode == 204 && ds[0].Error == ""
 	})
-	time.Sleep(100 * time.Millisecond)
-	if n := len(rcv.requests()); n != 3 {
-		t.Errorf("%d requests, want 3", n)
-	}
 }
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
-	rcv := newReceiver(t, func(int, webhook.Payload) int { return http.StatusBadGateway })
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
-	cfg.MaxAttempts = 3
-	d := newDispatcher(t, cfg)
-	d.Handle(change("docA", "c1"))
-	rcv.wait(3)
-	eventually(t, func() bool {
-		ds := d.Deliveries("docA", 0)
-		return len(ds) == 1 && ds[0].Status == webhook.StatusFailed && ds[0].Attempts == 3 && ds[0].StatusCode == 502 &&
-			strings.Contains(ds[0].Error, "502")
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(int, webhook.Payload) int { return http.StatusBadGateway })
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.MaxAttempts = 3
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "c1"))
+		rcv.wait(3)
+		testwait.Until(t, testwait.Timeout, "the delivery logged as failed after three attempts", func() bool {
+			ds := d.Deliveries("docA", 0)
+			return len(ds) == 1 && ds[0].Status == webhook.StatusFailed && ds[0].Attempts == 3 && ds[0].StatusCode == 502 &&
+				strings.Contains(ds[0].Error, "502")
+		})
+		// Fake time: three times RetryMax passes with no fourth attempt.
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		if n := len(rcv.requests()); n != 3 {
+			t.Errorf("%d requests, want 3", n)
+		}
+		// The next batch of the document is delivered (with its own id).
+		d.Handle(change("docA", "c2"))
+		rs := rcv.wait(4)
+		if rs[3].payload.ID == rs[0].payload.ID || strings.Join(messages(rs[3].payload), ",") != "c2" {
+			t.Errorf("next delivery %s", rs[3].body)
+		}
 	})
-	time.Sleep(150 * time.Millisecond)
-	if n := len(rcv.requests()); n != 3 {
-		t.Errorf("%d requests, want 3", n)
-	}
-	// The next batch of the document is delivered (with its own id).
-	d.Handle(change("docA", "c2"))
-	rs := rcv.wait(4)
-	if rs[3].payload.ID == rs[0].payload.ID || strings.Join(messages(rs[3].payload), ",") != "c2" {
-		t.Errorf("next delivery %s", rs[3].body)
-	}
 }
 
 func TestOrderPerHookAndDocument(t *testing.T) {
-	// The receiver fails the first three requests: later batches must wait
-	// for the first, and arrive after it, merged or not.
-	rcv := newReceiver(t, func(n int, _ webhook.Payload) int {
-		if n <= 3 {
-			return http.StatusServiceUnavailable
+	synctest.Test(t, func(t *testing.T) {
+		// The receiver fails the first three requests: later batches must wait
+		// for the first, and arrive after it, merged or not.
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(n int, _ webhook.Payload) int {
+			if n <= 3 {
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusOK
+		})
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.Debounce = 10 * time.Millisecond
+		cfg.RetryBase, cfg.RetryMax = 100*time.Millisecond, 100*time.Millisecond
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		var want []string
+		for i := range 6 {
+			n := string(rune('a' + i))
+			want = append(want, n)
+			d.Handle(change("docA", n))
+			// Not synchronization: fake time in the bubble, 40ms between
+			// changes puts each in its own 10ms debounce window.
+			time.Sleep(40 * time.Millisecond)
 		}
-		return http.StatusOK
-	})
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
-	cfg.Debounce = 10 * time.Millisecond
-	cfg.RetryBase, cfg.RetryMax = 100*time.Millisecond, 100*time.Millisecond
-	d := newDispatcher(t, cfg)
-	var want []string
-	for i := range 6 {
-		n := string(rune('a' + i))
-		want = append(want, n)
-		d.Handle(change("docA", n))
-		time.Sleep(40 * time.Millisecond) // separate windows
-	}
-	eventually(t, func() bool {
-		var got []webhook.Payload
-		for _, r := range rcv.requests()[3:] {
-			got = append(got, r.payload)
+		testwait.Until(t, testwait.Timeout, "every change delivered after the failures", func() bool {
+			var got []webhook.Payload
+			for _, r := range rcv.requests()[3:] {
+				got = append(got, r.payload)
+			}
+			return strings.Join(messages(got...), ",") == strings.Join(want, ",")
+		})
+		// Delivered, in order, with no change twice among the successes.
+		rs := rcv.requests()
+		if rs[0].payload.ID != rs[3].payload.ID || strings.Join(messages(rs[3].payload), ",") != "a" {
+			t.Errorf("the first batch was not retried first: %s", rs[3].body)
 		}
-		return strings.Join(messages(got...), ",") == strings.Join(want, ",")
+		if len(rs) == 3+6 {
+			t.Errorf("waiting batches were not merged: %d requests", len(rs))
+		}
 	})
-	// Delivered, in order, with no change twice among the successes.
-	rs := rcv.requests()
-	if rs[0].payload.ID != rs[3].payload.ID || strings.Join(messages(rs[3].payload), ",") != "a" {
-		t.Errorf("the first batch was not retried first: %s", rs[3].body)
-	}
-	if len(rs) == 3+6 {
-		t.Errorf("waiting batches were not merged: %d requests", len(rs))
-	}
 }
 
 func TestCloseFlushesPendingWindows(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.Debounce = time.Hour
 	d := webhook.New(cfg, nil)
 	d.Handle(change("docA", "a1"))
@@ -342,73 +382,84 @@ func TestCloseFlushesPendingWindows(t *testing.T) {
 }
 
 func TestCloseAbortsWhenContextEnds(t *testing.T) {
-	rcv := newReceiver(t, func(int, webhook.Payload) int { return http.StatusInternalServerError })
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
-	cfg.RetryBase, cfg.RetryMax, cfg.MaxAttempts = time.Hour, time.Hour, 10
-	d := webhook.New(cfg, nil)
-	d.Handle(change("docA", "a1"))
-	rcv.wait(1)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := d.Close(ctx); err == nil {
-		t.Fatal("Close returned nil with a delivery left")
-	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("Close took %s", el)
-	}
-	if ds := d.Deliveries("", 0); len(ds) != 1 || ds[0].Status != webhook.StatusAborted {
-		t.Errorf("log %+v", ds)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "hook.test", func(int, webhook.Payload) int { return http.StatusInternalServerError })
+		cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
+		cfg.RetryBase, cfg.RetryMax, cfg.MaxAttempts = time.Hour, time.Hour, 10
+		d := webhook.New(cfg, nil, webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "a1"))
+		rcv.wait(1)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		// Fake time: Close must end with its context (100ms), not wait out the
+		// hour-long retry.
+		start := time.Now()
+		if err := d.Close(ctx); err == nil {
+			t.Fatal("Close returned nil with a delivery left")
+		}
+		if el := time.Since(start); el > 2*time.Second {
+			t.Errorf("Close took %s", el)
+		}
+		if ds := d.Deliveries("", 0); len(ds) != 1 || ds[0].Status != webhook.StatusAborted {
+			t.Errorf("log %+v", ds)
+		}
+	})
 }
 
 func TestEventsAndDocsFilterAndPresenceOrder(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	only := newReceiver(t, nil)
-	cfg := fast(
-		webhook.Hook{URL: rcv.srv.URL, Secret: secret, Events: []string{"change", "join", "leave"}},
-		webhook.Hook{URL: only.srv.URL, Secret: secret, Events: []string{"join"}, Docs: []string{"docB"}},
-	)
-	cfg.Debounce = time.Hour
-	d := newDispatcher(t, cfg)
-	d.Handle(change("docA", "a1"))
-	// A join flushes the document's pending changes first.
-	d.Handle(session.Event{Type: session.EventJoin, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
-	d.Handle(session.Event{Type: session.EventLeave, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
-	d.Handle(session.Event{Type: session.EventJoin, Doc: "docB", Peer: "peer-2", Time: time.Now()})
-	rs := rcv.wait(4)
-	var got []string
-	var join request
-	for _, r := range rs {
-		if r.payload.DocumentID == "docA" {
-			got = append(got, r.payload.Type)
-			if r.payload.Type == "join" {
-				join = r
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet(t)
+		rcv := newPipeReceiver(t, pn, "all.test", nil)
+		only := newPipeReceiver(t, pn, "only.test", nil)
+		cfg := fast(
+			webhook.Hook{URL: rcv.url, Secret: secret, Events: []string{"change", "join", "leave"}},
+			webhook.Hook{URL: only.url, Secret: secret, Events: []string{"join"}, Docs: []string{"docB"}},
+		)
+		cfg.Debounce = time.Hour
+		d := newDispatcher(t, cfg, webhook.WithHTTPClient(pn.client()))
+		d.Handle(change("docA", "a1"))
+		// A join flushes the document's pending changes first.
+		d.Handle(session.Event{Type: session.EventJoin, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
+		d.Handle(session.Event{Type: session.EventLeave, Doc: "docA", Peer: "peer-1", User: "ann", Time: time.Now()})
+		d.Handle(session.Event{Type: session.EventJoin, Doc: "docB", Peer: "peer-2", Time: time.Now()})
+		rs := rcv.wait(4)
+		var got []string
+		var join request
+		for _, r := range rs {
+			if r.payload.DocumentID == "docA" {
+				got = append(got, r.payload.Type)
+				if r.payload.Type == "join" {
+					join = r
+				}
 			}
 		}
-	}
-	if strings.Join(got, ",") != "change,join,leave" {
-		t.Errorf("docA events %v", got)
-	}
-	if p := join.payload; p.PeerID != "peer-1" || p.User != "ann" || len(p.Changes) != 0 {
-		t.Errorf("join payload %s", join.body)
-	}
-	first := only.wait(1)
-	time.Sleep(100 * time.Millisecond)
-	if len(only.requests()) != 1 || first[0].payload.DocumentID != "docB" || first[0].payload.Type != "join" {
-		t.Errorf("filtered hook got %d requests, first %s", len(only.requests()), first[0].body)
-	}
+		if strings.Join(got, ",") != "change,join,leave" {
+			t.Errorf("docA events %v", got)
+		}
+		if p := join.payload; p.PeerID != "peer-1" || p.User != "ann" || len(p.Changes) != 0 {
+			t.Errorf("join payload %s", join.body)
+		}
+		first := only.wait(1)
+		// Fake time: the other hook's deliveries are long done (4 requests
+		// above), and no second request reaches the filtered one.
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if len(only.requests()) != 1 || first[0].payload.DocumentID != "docB" || first[0].payload.Type != "join" {
+			t.Errorf("filtered hook got %d requests, first %s", len(only.requests()), first[0].body)
+		}
+	})
 }
 
 func TestRedirectsNotFollowed(t *testing.T) {
 	target := newReceiver(t, nil)
-	redir := httptest.NewServer(http.RedirectHandler(target.srv.URL, http.StatusTemporaryRedirect))
+	redir := httptest.NewServer(http.RedirectHandler(target.url, http.StatusTemporaryRedirect))
 	t.Cleanup(redir.Close)
 	cfg := fast(webhook.Hook{URL: redir.URL + "/x?token=hidden", Secret: secret})
 	cfg.MaxAttempts = 2
 	d := newDispatcher(t, cfg)
 	d.Handle(change("docA", "a1"))
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "the redirect logged as a failure", func() bool {
 		ds := d.Deliveries("", 0)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusFailed && ds[0].StatusCode == 307
 	})
@@ -424,7 +475,7 @@ func TestHandleNeverBlocks(t *testing.T) {
 	block := make(chan struct{})
 	rcv := newReceiver(t, func(int, webhook.Payload) int { <-block; return 200 })
 	defer close(block)
-	cfg := fast(webhook.Hook{URL: rcv.srv.URL, Secret: secret})
+	cfg := fast(webhook.Hook{URL: rcv.url, Secret: secret})
 	cfg.QueueSize, cfg.MaxQueued, cfg.Debounce = 8, 4, time.Millisecond
 	d := webhook.New(cfg, nil)
 	start := time.Now()
@@ -434,7 +485,7 @@ func TestHandleNeverBlocks(t *testing.T) {
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("20000 Handle calls took %s with a stuck receiver", el)
 	}
-	eventually(t, func() bool {
+	testwait.Until(t, testwait.Timeout, "a dropped delivery", func() bool {
 		for _, dl := range d.Deliveries("", 0) {
 			if dl.Status == webhook.StatusDropped {
 				return true
@@ -490,16 +541,5 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := webhook.Load(filepath.Join(dir, "absent.json")); err == nil {
 		t.Error("a missing file loads")
-	}
-}
-
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached after 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

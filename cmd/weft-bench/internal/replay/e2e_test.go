@@ -6,15 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch/launchtest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/trace/tracetest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/workload"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	launchtest.Cleanup()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		launchtest.Cleanup()
+		os.Exit(code)
+	}))
 }
 
 // A short replay against a real weft: every change reaches both readers,

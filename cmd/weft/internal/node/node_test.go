@@ -6,18 +6,25 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
+// poolWatchdog is crdt.Pool.Shutdown's timer that kills a worker still
+// running 5s after Shutdown: it exits on its own (session/main_test.go's
+// checkLeaks has the same exception).
+var poolWatchdog = goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1")
+
 func TestMain(m *testing.M) {
-	crdt.MaybeRunWorker()
-	os.Exit(m.Run())
+	crdt.MaybeRunWorker() // the Pool's workers re-execute this test binary
+	goleak.VerifyTestMain(m, poolWatchdog)
 }
 
 // testConfig is a loopback node in the open mode with the serve defaults
@@ -77,10 +84,7 @@ func status(t *testing.T, url string) int {
 func TestRunEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n, url, done := startNode(t, ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for !n.Ready() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "the node to be ready", n.Ready)
 	if code := status(t, url+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz %d", code)
 	}
@@ -126,13 +130,8 @@ func TestRunFailsCleanly(t *testing.T) {
 	done := make(chan error, 1)
 	n := New(cfg)
 	go func() { done <- n.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("the data directory was not released by the failed node")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Ready only once the second node has opened the data directory.
+	testwait.Until(t, 10*time.Second, "a second node ready: the data directory released by the failed node", n.Ready)
 	cancel()
 	waitRun(t, done)
 }

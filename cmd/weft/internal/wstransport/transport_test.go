@@ -12,6 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
+
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // A panic while serving one WebSocket (melody runs it off net/http's
@@ -49,7 +51,7 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 	} else if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
 		t.Fatal("the panicking connection was not closed")
 	}
-	eventually(t, 5*time.Second, "the admission slot to be released", func() bool { return released.Load() == 1 })
+	testwait.Until(t, 5*time.Second, "the admission slot to be released", func() bool { return released.Load() == 1 })
 	if released.Load() != 1 {
 		t.Fatalf("admission slot released %d times, want 1", released.Load())
 	}
@@ -73,6 +75,11 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 	if _, b, err := good.ReadMessage(); err != nil || string(b) != "hello" {
 		t.Fatalf("echo after the panic: %q, %v", b, err)
 	}
+	// Close melody (its hub goroutine) only once both connections are over:
+	// a session still ending would block unregistering from a closed hub.
+	good.Close()
+	testwait.Until(t, 5*time.Second, "the second admission slot to be released", func() bool { return released.Load() == 2 })
+	m.Close()
 }
 
 type syncBuffer struct {
@@ -90,16 +97,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
