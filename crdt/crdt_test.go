@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"go.uber.org/goleak"
 
 	"github.com/weft-dev/weft/storage/testwait"
 )
 
 func TestMain(m *testing.M) {
 	MaybeRunWorker()
-	os.Exit(m.Run())
+	// Pool.Shutdown leaves a goroutine per worker that kills the process
+	// after 5s if it is stuck; it exits on its own.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1"))
 }
 
 func TestDocumentID(t *testing.T) {

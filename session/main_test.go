@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"go.uber.org/goleak"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
@@ -23,43 +23,9 @@ import (
 
 func TestMain(m *testing.M) {
 	crdt.MaybeRunWorker() // the crash tests' Pool re-executes this binary as its workers
-	code := m.Run()
-	if code == 0 {
-		if err := checkLeaks(5 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkLeaks waits for every goroutine running weft code (document
-// goroutines, storage committers, pool supervisors, client pumps) to end.
-func checkLeaks(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		// The first goroutine in the dump is this one.
-		for i, g := range strings.Split(string(buf), "\n\n") {
-			// crdt.Pool.Shutdown leaves a goroutine per worker that kills
-			// the process after 5s if it is stuck; it exits on its own.
-			if strings.Contains(g, "crdt.(*Pool).Shutdown.func") {
-				continue
-			}
-			if i > 0 && strings.Contains(g, "github.com/weft-dev/weft/") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leaked %d goroutines:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// crdt.Pool.Shutdown leaves a goroutine per worker that kills the
+	// process after 5s if it is stuck; it exits on its own.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1"))
 }
 
 // waitTimeout bounds every wait (testwait.For).

@@ -25,25 +25,13 @@ import (
 )
 
 // poolWatchdog is crdt.Pool.Shutdown's timer that kills a worker still
-// running 5s after Shutdown: it exits on its own (session/main_test.go's
-// checkLeaks has the same exception).
+// running 5s after Shutdown: it exits on its own (session's and crdt's TestMain
+// have the same exception).
 var poolWatchdog = goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1")
-
-// melodyUnregister is NOT a legitimate goroutine but a known leak, ignored
-// until it is fixed outside the tests: node.Shutdown closes melody (its
-// hub) right after the session Manager has asked the peers to go, without
-// waiting for their connection goroutines. One whose read pump ends just as
-// the hub closes passes melody v1.1.4's hub.closed() check and then blocks
-// for ever sending to the hub's unregister channel (melody.go:195), so its
-// wstransport.upgrade goroutine never ends and never releases its
-// admission slot. Seen under -race in about one run of cmd/weft's tests.
-// The fix is in wstransport/node: wait for the connection goroutines to
-// end before Melody.Close. Remove this option with it.
-var melodyUnregister = goleak.IgnoreTopFunction("github.com/olahol/melody.(*Melody).HandleRequestWithKeys")
 
 func TestMain(m *testing.M) {
 	crdt.MaybeRunWorker() // the Pool's workers re-execute this test binary
-	goleak.VerifyTestMain(m, poolWatchdog, melodyUnregister)
+	goleak.VerifyTestMain(m, poolWatchdog)
 }
 
 // server is a weft node running in this process on loopback.

@@ -167,7 +167,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if err := n.mgr.Shutdown(ctx); err != nil {
 			n.log.Error("session shutdown incomplete", "err", err)
 		}
-		n.parts.ws.Close()
+		n.parts.ws.Close(ctx)
 		if n.cluster != nil {
 			n.cluster.Shutdown(ctx, n.log)
 		}

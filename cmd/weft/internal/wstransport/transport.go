@@ -2,6 +2,7 @@ package wstransport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -44,6 +45,7 @@ type Transport struct {
 	m       *melody.Melody
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	conns   sync.WaitGroup // connection goroutines still serving
 }
 
 // New configures a Transport for mgr.
@@ -60,12 +62,32 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, auth *session.
 	if t.metrics != nil {
 		onPanic = func() { t.metrics.Panicked("websocket") }
 	}
-	upgrade(t.m, w, r, auth, release, t.log, onPanic)
+	t.conns.Add(1)
+	upgrade(t.m, w, r, auth, func() { release(); t.conns.Done() }, t.log, onPanic)
 }
 
 // Close closes every connection (after the session manager has sent its
-// close frames).
-func (t *Transport) Close() error { return t.m.Close() }
+// close frames) and waits for their goroutines to be done
+// before it stops melody (or until ctx ends). melody 1.1.4's connection goroutine, ending after
+// its hub stopped, would block for good on the hub's unregister channel
+// and never release its admission slot.
+func (t *Transport) Close(ctx context.Context) error {
+	sessions, _ := t.m.Sessions()
+	for _, s := range sessions {
+		connOf(s).hardClose()
+	}
+	done := make(chan struct{})
+	go func() {
+		t.conns.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.log.Warn("WebSocket connections still closing at shutdown")
+	}
+	return t.m.Close()
+}
 
 // newMelody configures melody where its defaults are wrong for a CRDT
 // peer (STYLE.md): origin check, message size, buffer, and eviction of slow
