@@ -47,7 +47,9 @@ type Engine interface {
 	PeerState(ctx context.Context, doc, peer string) ([]byte, error)
 	// DropPeer forgets a peer's sync state.
 	DropPeer(ctx context.Context, doc, peer string) error
-	// Save returns the whole document as one snapshot chunk.
+	// Save returns the whole document as one snapshot chunk. automerge-rs
+	// 0.5.0 can write snapshots that do not load (ErrDamaged): before one
+	// is stored, Probe it (session does, off the document's goroutine).
 	Save(ctx context.Context, doc string) ([]byte, error)
 	// Heads returns the document's current heads.
 	Heads(ctx context.Context, doc string) (Heads, error)

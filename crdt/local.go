@@ -208,14 +208,15 @@ func (l *Local) DropPeer(_ context.Context, id, peer string) error {
 	return nil
 }
 
-// Save implements Engine.
+// Save implements Engine. The snapshot is not checked to load (that costs
+// a whole load): a caller that stores it checks it first (Probe).
 func (l *Local) Save(_ context.Context, id string) (b []byte, err error) {
 	defer catch(&err)
 	d, err := l.get(id)
 	if err != nil {
 		return nil, err
 	}
-	return d.snapshot()
+	return d.doc.Save(), nil
 }
 
 // Heads implements Engine.

@@ -1,7 +1,8 @@
 package session
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
@@ -18,18 +19,34 @@ var (
 
 // compactRound checks for compaction at a quiet second, as a round of its
 // own: a dead worker met there restarts the document and resyncs its
-// peers.
+// peers. The snapshot's load check runs off the document's goroutine.
 func (d *document) compactRound() {
 	r := &round{d: d}
-	d.maybeCompact(r)
+	d.maybeCompact(r, true)
 	r.finish(time.Time{})
+}
+
+// compaction is a snapshot on its way to replacing the stored chunks up to
+// upTo, and what the document's counters were when it was taken.
+type compaction struct {
+	snap     []byte
+	upTo     uint64
+	changes  int
+	incSize  int64
+	incCount int
+	err      error // the load check's
 }
 
 // maybeCompact folds the stored chunks into one snapshot when the
 // incremental chunks outweigh it (automerge-repo's rule, PROTOCOL.md §7),
-// are many, or the document loaded slowly.
-func (d *document) maybeCompact(r *round) {
-	if !d.dirty || !d.loaded || d.broken != nil {
+// are many, or the document loaded slowly. The snapshot is stored only
+// once it has loaded back in the engine's probe (a snapshot that does not
+// load, stored in place of the chunks, would lose the document): that
+// costs a whole load (2.5 s for a 260,000-change document), so with async
+// it runs on a goroutine of its own and reports back (evCompacted), one
+// compaction at a time.
+func (d *document) maybeCompact(r *round, async bool) {
+	if !d.dirty || !d.loaded || d.broken != nil || d.compacting {
 		return
 	}
 	d.dirty = false
@@ -43,11 +60,6 @@ func (d *document) maybeCompact(r *round) {
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	snap, err := d.m.cfg.Engine.Save(ctx, d.id)
-	if errors.Is(err, crdt.ErrDamaged) {
-		// The change chunks load; a snapshot of them would not. Keep them.
-		d.damage("snapshot", err)
-		return
-	}
 	if dead(err) {
 		// Compaction is due again after the reload if it still is.
 		d.restart(r)
@@ -57,19 +69,54 @@ func (d *document) maybeCompact(r *round) {
 		d.log.Warn("compaction: save failed", "err", err)
 		return
 	}
-	if err := d.m.cfg.Store.Compact(ctx, d.id, snap, d.lastSeq, d.changes); err != nil {
+	c := &compaction{snap: snap, upTo: d.lastSeq, changes: d.changes, incSize: d.incSize, incCount: d.incCount}
+	if !async {
+		c.err = d.checkSnapshot(ctx, snap)
+		d.compacted(c)
+		return
+	}
+	d.compacting = true
+	go func() {
+		ctx, cancel := ctxTimeout()
+		defer cancel()
+		c.err = d.checkSnapshot(ctx, snap)
+		d.postRelay(event{kind: evCompacted, compacted: c})
+	}()
+}
+
+// checkSnapshot loads snap in the engine's probe.
+func (d *document) checkSnapshot(ctx context.Context, snap []byte) error {
+	return d.m.cfg.Engine.Probe(ctx, snap, crdt.AckMessage(nil))
+}
+
+// compacted stores a checked snapshot in place of the chunks it holds.
+func (d *document) compacted(c *compaction) {
+	d.compacting = false
+	if c.err != nil {
+		// The change chunks load; a snapshot of them would not (or the
+		// probe died loading it). Keep them.
+		d.damage("snapshot", fmt.Errorf("%w: %w", crdt.ErrDamaged, c.err))
+		return
+	}
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	if err := d.m.cfg.Store.Compact(ctx, d.id, c.snap, c.upTo, c.changes); err != nil {
 		d.log.Warn("compaction failed", "err", err)
 		return
 	}
-	d.snapSize, d.incSize = int64(len(snap)), 0
-	d.incCount, d.snapCount, d.slowLoad = 0, 1, false
-	d.log.Debug("compacted", "bytes", len(snap))
+	// Chunks appended since the snapshot was taken stay incremental.
+	d.snapSize, d.incSize = int64(len(c.snap)), max(0, d.incSize-c.incSize)
+	d.incCount, d.snapCount, d.slowLoad = max(0, d.incCount-c.incCount), 1, false
+	d.dirty = d.dirty || d.incCount > 0
+	d.log.Debug("compacted", "bytes", len(c.snap))
 }
 
 // close compacts if due, leaves the relay and releases the engine's copy.
 func (d *document) close() {
 	d.unsubscribe()
-	d.compactRound()
+	r := &round{d: d}
+	d.maybeCompact(r, false) // the document is going: check the snapshot here
+	r.finish(time.Time{})
 	d.release()
 }
 

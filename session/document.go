@@ -25,6 +25,7 @@ const (
 	evCatchUp        // messages may have been lost, or a node was cut off
 	evReconnect      // the relay reconnected: catch up, then poke the others
 	evCall           // an API call (call): run on the goroutine, answer after persist
+	evCompacted      // a snapshot's load check came back (compacted; compact.go)
 )
 
 type event struct {
@@ -34,10 +35,14 @@ type event struct {
 	data []byte
 	at   time.Time // when it was posted, for the fan-out latency metric
 	call *call
+	// compacted is the compaction whose snapshot was checked (evCompacted).
+	compacted *compaction
 }
 
 // relayed reports whether the event came from another node.
-func (ev event) relayed() bool { return ev.kind >= evRelayChanges && ev.kind != evCall }
+func (ev event) relayed() bool {
+	return ev.kind >= evRelayChanges && ev.kind != evCall && ev.kind != evCompacted
+}
 
 // maxBatch bounds how many queued events one persist round takes.
 const maxBatch = 256
@@ -87,6 +92,8 @@ type document struct {
 	snapSize int64
 	incSize  int64
 	dirty    bool // incrementals written since the last compaction check
+	// compacting: a snapshot's load check is under way (compact.go)
+	compacting bool
 
 	// compaction triggers (goroutine-owned too)
 	incCount  int  // incremental chunks stored since the last snapshot

@@ -205,6 +205,8 @@ func (d *document) handle(r *round, batch []event, i int) int {
 			return i
 		}
 		ev.call.err = ev.call.fn(d, r)
+	case evCompacted:
+		d.compacted(ev.compacted)
 	case evReconnect:
 		d.poke = true
 		fallthrough
