@@ -1,25 +1,28 @@
-package crdt
+package crdt_test
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // benchLive measures the engine's cost for one keystroke change from a
 // writer while 10 readers follow in sync, after `history` changes.
-func benchLive(b *testing.B, e Engine, history int) {
+func benchLive(b *testing.B, e crdt.Engine, history int) {
 	ctx := context.Background()
-	doc := NewDocumentID()
+	doc := crdt.NewDocumentID()
 	if _, err := e.Open(ctx, doc, nil); err != nil {
 		b.Fatal(err)
 	}
-	w := NewReplica()
-	readers := make([]*Replica, 10)
+	w := crdttest.NewReplica()
+	readers := make([]*crdttest.Replica, 10)
 	keys := []string{"w"}
 	for i := range readers {
-		readers[i] = NewReplica()
+		readers[i] = crdttest.NewReplica()
 		keys = append(keys, fmt.Sprintf("r%d", i))
 	}
 	others := func(k string) []string {
@@ -32,11 +35,11 @@ func benchLive(b *testing.B, e Engine, history int) {
 		return o
 	}
 	// pump delivers messages until quiet.
-	var pump func(from string, r *Replica)
+	var pump func(from string, r *crdttest.Replica)
 	var send func(from string, msg []byte)
-	deliver := func(outs []Outgoing) {
+	deliver := func(outs []crdt.Outgoing) {
 		for _, o := range outs {
-			var r *Replica
+			var r *crdttest.Replica
 			if o.Peer == "w" {
 				r = w
 			} else {
@@ -53,17 +56,17 @@ func benchLive(b *testing.B, e Engine, history int) {
 		}
 	}
 	send = func(from string, msg []byte) {
-		res, err := e.Receive(ctx, Receive{Doc: doc, Peer: from, Msg: msg, Others: others(from)})
+		res, err := e.Receive(ctx, crdt.Receive{Doc: doc, Peer: from, Msg: msg, Others: others(from)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		outs := res.Others
 		if res.Reply != nil {
-			outs = append([]Outgoing{{Peer: from, Msg: res.Reply}}, outs...)
+			outs = append([]crdt.Outgoing{{Peer: from, Msg: res.Reply}}, outs...)
 		}
 		deliver(outs)
 	}
-	pump = func(from string, r *Replica) {
+	pump = func(from string, r *crdttest.Replica) {
 		if msg, ok := r.GenerateMessage(); ok {
 			send(from, msg)
 		}
@@ -80,7 +83,7 @@ func benchLive(b *testing.B, e Engine, history int) {
 		w.SpliceText("text", history+i, 0, "y")
 		msg, _ := w.GenerateMessage()
 		b.StartTimer()
-		res, err := e.Receive(ctx, Receive{Doc: doc, Peer: "w", Msg: msg, Others: others("w")})
+		res, err := e.Receive(ctx, crdt.Receive{Doc: doc, Peer: "w", Msg: msg, Others: others("w")})
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
@@ -93,7 +96,7 @@ func benchLive(b *testing.B, e Engine, history int) {
 		}
 		outs := res.Others
 		if res.Reply != nil {
-			outs = append([]Outgoing{{Peer: "w", Msg: res.Reply}}, outs...)
+			outs = append([]crdt.Outgoing{{Peer: "w", Msg: res.Reply}}, outs...)
 		}
 		deliver(outs)
 	}
@@ -103,11 +106,11 @@ func BenchmarkLiveReceive(b *testing.B) { benchEngines(b, benchLive) }
 
 // benchEngines runs bench in-process and through a one-worker Pool, at
 // 1,000 and 10,000 changes of history.
-func benchEngines(b *testing.B, bench func(b *testing.B, e Engine, history int)) {
+func benchEngines(b *testing.B, bench func(b *testing.B, e crdt.Engine, history int)) {
 	for _, h := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("local/history=%d", h), func(b *testing.B) { bench(b, NewLocal(nil), h) })
+		b.Run(fmt.Sprintf("local/history=%d", h), func(b *testing.B) { bench(b, crdt.NewLocal(nil), h) })
 		b.Run(fmt.Sprintf("pool/history=%d", h), func(b *testing.B) {
-			p, err := NewPool(&PoolOptions{Workers: 1})
+			p, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -124,39 +127,39 @@ func benchEngines(b *testing.B, bench func(b *testing.B, e Engine, history int))
 // change.
 func BenchmarkLiveBatch(b *testing.B) { benchEngines(b, benchBatch) }
 
-func benchBatch(b *testing.B, e Engine, history int) {
+func benchBatch(b *testing.B, e crdt.Engine, history int) {
 	const burst = 256
 	ctx := context.Background()
-	doc := NewDocumentID()
+	doc := crdt.NewDocumentID()
 	if _, err := e.Open(ctx, doc, nil); err != nil {
 		b.Fatal(err)
 	}
-	w := NewReplica()
+	w := crdttest.NewReplica()
 	for i := 0; i < history; i++ {
 		w.SpliceText("text", i, 0, "x")
 	}
 	peers := []string{"w"}
-	readers := map[string]*Replica{"w": w}
+	readers := map[string]*crdttest.Replica{"w": w}
 	for i := 0; i < 10; i++ {
 		k := fmt.Sprintf("r%d", i)
 		peers = append(peers, k)
-		readers[k] = NewReplica()
+		readers[k] = crdttest.NewReplica()
 	}
 	others := func(k string) []string {
 		return slices.DeleteFunc(slices.Clone(peers), func(x string) bool { return x == k })
 	}
 	// Sync everyone the normal way until quiet.
-	var queue []Receive
+	var queue []crdt.Receive
 	for _, k := range peers {
 		if m, ok := readers[k].GenerateMessage(); ok {
-			queue = append(queue, Receive{Doc: doc, Peer: k, Msg: m, Others: others(k)})
+			queue = append(queue, crdt.Receive{Doc: doc, Peer: k, Msg: m, Others: others(k)})
 		}
 	}
-	deliver := func(results []Result, rs []Receive) {
+	deliver := func(results []crdt.Result, rs []crdt.Receive) {
 		for i, res := range results {
 			outs := res.Others
 			if res.Reply != nil {
-				outs = append([]Outgoing{{Peer: rs[i].Peer, Msg: res.Reply}}, outs...)
+				outs = append([]crdt.Outgoing{{Peer: rs[i].Peer, Msg: res.Reply}}, outs...)
 			}
 			for _, o := range outs {
 				r := readers[o.Peer]
@@ -164,7 +167,7 @@ func benchBatch(b *testing.B, e Engine, history int) {
 					b.Fatal(err)
 				}
 				if m, ok := r.Reply(); ok {
-					queue = append(queue, Receive{Doc: doc, Peer: o.Peer, Msg: m, Others: others(o.Peer)})
+					queue = append(queue, crdt.Receive{Doc: doc, Peer: o.Peer, Msg: m, Others: others(o.Peer)})
 				}
 			}
 		}
@@ -190,7 +193,7 @@ func benchBatch(b *testing.B, e Engine, history int) {
 		queue = nil
 		for j := 0; j < burst; j++ {
 			w.SpliceText("text", 0, 0, "y")
-			rs = append(rs, Receive{Doc: doc, Peer: "w", Msg: w.ChangeMessage(), Others: others("w")})
+			rs = append(rs, crdt.Receive{Doc: doc, Peer: "w", Msg: w.ChangeMessage(), Others: others("w")})
 		}
 		b.StartTimer()
 		results, errs, err := e.ReceiveAll(ctx, rs)

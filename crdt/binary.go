@@ -286,17 +286,6 @@ func inflateChange(b []byte) (rawChange, error) {
 	return parseChange(buf.Bytes())
 }
 
-// fixChecksum rewrites a change chunk's checksum to match its bytes (for
-// MutateSyncMessage and tests that forge changes).
-func fixChecksum(c []byte) {
-	_, _, rest, err := readChunk(c)
-	if err != nil || len(rest) > 0 {
-		return
-	}
-	h := sha256.Sum256(c[8:])
-	copy(c[4:8], h[:4])
-}
-
 // syncMessage is the parsed V1 layout of PROTOCOL.md §4.8.
 type syncMessage struct {
 	// modern: the message ends with the capability section that cores
@@ -412,6 +401,16 @@ func changeInfo(c rawChange) (ChangeInfo, error) {
 // carries changes, the way a peer sends what it has made: enough for a
 // document to apply them (for load tools and tests).
 func ChangesMessage(heads Heads, changes [][]byte) []byte { return buildMessage(heads, nil, changes) }
+
+// AckMessage returns the acknowledgement a peer at heads sends to say it is
+// in sync (PROTOCOL.md §8 step 8).
+func AckMessage(heads Heads) []byte { return buildMessage(heads, heads, nil) }
+
+// LiveMessage returns the message a peer in sync at heads sends with new
+// changes: heads, a last sync at heads and the changes, as the live path
+// builds them (coalesce.go). AckMessage is LiveMessage(heads, nil). For
+// clients (crdttest's Replica) and load tools.
+func LiveMessage(heads Heads, changes [][]byte) []byte { return buildMessage(heads, heads, changes) }
 
 // SyncMessageChanges returns the changes a sync message carries, with
 // their hashes and dependencies (see ParseSyncMessage).

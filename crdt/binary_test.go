@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"bytes"
@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	"github.com/automerge/automerge-go"
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 func TestParseSyncMessage(t *testing.T) {
-	r := NewReplica()
+	r := crdttest.NewReplica()
 	var chunks [][]byte
 	for _, s := range []string{"a", "b", "c"} {
 		if err := r.SpliceText("text", 0, 0, s); err != nil {
@@ -25,27 +27,27 @@ func TestParseSyncMessage(t *testing.T) {
 	c, _ := d.Change(h)
 	chunks = append(chunks, deflateChange(t, c.Save()))
 	hs := r.Heads()
-	m, err := ParseSyncMessage(buildMessage(hs, nil, chunks))
+	m, err := crdt.ParseSyncMessage(crdt.BuildMessage(hs, nil, chunks))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !m.Heads.Equal(hs) || len(m.Need) != 0 || len(m.Changes) != 4 {
 		t.Fatalf("heads %v need %v, %d changes", m.Heads, m.Need, len(m.Changes))
 	}
-	metas, err := ParseChanges(bytes.Join(chunks[:3], nil))
+	metas, err := crdt.ParseChanges(bytes.Join(chunks[:3], nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, meta := range metas {
 		ci := m.Changes[i]
-		if ci.Hash != meta.Hash || !Heads(ci.Deps).Equal(meta.Deps) || !bytes.Equal(ci.Bytes, chunks[i]) {
+		if ci.Hash != meta.Hash || !crdt.Heads(ci.Deps).Equal(meta.Deps) || !bytes.Equal(ci.Bytes, chunks[i]) {
 			t.Fatalf("change %d: %+v, want %+v", i, ci, meta)
 		}
 	}
-	if big := m.Changes[3]; big.Hash != Hash(h) || len(big.Deps) != 0 || !bytes.Equal(big.Bytes, chunks[3]) {
+	if big := m.Changes[3]; big.Hash != crdt.Hash(h) || len(big.Deps) != 0 || !bytes.Equal(big.Bytes, chunks[3]) {
 		t.Fatalf("compressed change: hash %v deps %v", big.Hash, big.Deps)
 	}
-	if cs, err := SyncMessageChanges(AckMessage(hs)); err != nil || len(cs) != 0 {
+	if cs, err := crdt.SyncMessageChanges(crdt.AckMessage(hs)); err != nil || len(cs) != 0 {
 		t.Fatalf("ack: %v %v", cs, err)
 	}
 	bad := bytes.Clone(chunks[0])
@@ -54,9 +56,9 @@ func TestParseSyncMessage(t *testing.T) {
 		"empty":      nil,
 		"V2":         {0x43, 0},
 		"truncated":  {0x42, 5},
-		"bad change": buildMessage(hs, nil, [][]byte{bad}),
+		"bad change": crdt.BuildMessage(hs, nil, [][]byte{bad}),
 	} {
-		if _, err := SyncMessageChanges(msg); !errors.Is(err, ErrBadMessage) {
+		if _, err := crdt.SyncMessageChanges(msg); !errors.Is(err, crdt.ErrBadMessage) {
 			t.Errorf("%s: %v, want ErrBadMessage", name, err)
 		}
 	}
@@ -65,21 +67,21 @@ func TestParseSyncMessage(t *testing.T) {
 // FuzzSyncMessageChanges checks that the exported sync-message parser is
 // total and agrees with the engine's own.
 func FuzzSyncMessageChanges(f *testing.F) {
-	c := NewReplica()
+	c := crdttest.NewReplica()
 	c.SpliceText("text", 0, 0, "hello fuzz")
-	f.Add(buildMessage(c.Heads(), nil, [][]byte{c.LastChange()}))
+	f.Add(crdt.BuildMessage(c.Heads(), nil, [][]byte{c.LastChange()}))
 	f.Add([]byte{0x42, 0, 0, 0, 1, 9, 0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cs, err := SyncMessageChanges(b)
-		m, merr := parseSyncMessage(b)
+		cs, err := crdt.SyncMessageChanges(b)
+		m, merr := crdt.ParseRawSyncMessage(b)
 		if err != nil {
-			if !errors.Is(err, ErrBadMessage) {
+			if !errors.Is(err, crdt.ErrBadMessage) {
 				t.Fatalf("unexpected error kind: %v", err)
 			}
 			return
 		}
-		if merr != nil || len(cs) != len(m.changes) {
-			t.Fatalf("%d changes, parseSyncMessage: %d, %v", len(cs), len(m.changes), merr)
+		if merr != nil || len(cs) != len(m.Changes()) {
+			t.Fatalf("%d changes, parseSyncMessage: %d, %v", len(cs), len(m.Changes()), merr)
 		}
 	})
 }

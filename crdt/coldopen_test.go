@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"compress/gzip"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // BenchmarkColdOpen loads the automerge-paper document with its full
@@ -27,7 +29,7 @@ func BenchmarkColdOpen(b *testing.B) {
 		}
 	})
 	b.Run("Local.Open", func(b *testing.B) {
-		l := NewLocal(nil)
+		l := crdt.NewLocal(nil)
 		for i := 0; i < b.N; i++ {
 			if _, err := l.Open(ctx, "paper", saved); err != nil {
 				b.Fatal(err)
@@ -35,7 +37,7 @@ func BenchmarkColdOpen(b *testing.B) {
 		}
 	})
 	b.Run("Pool.Open", func(b *testing.B) {
-		p, err := NewPool(&PoolOptions{Workers: 1})
+		p, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -71,7 +73,7 @@ func paperDocument(b *testing.B) []byte {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	r := NewReplica()
+	r := crdttest.NewReplica()
 	if err := r.SpliceText("text", 0, 0, trace.StartContent); err != nil {
 		b.Fatal(err)
 	}

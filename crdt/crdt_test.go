@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"bytes"
@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
-	"go.uber.org/goleak"
-
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/storage/testwait"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	MaybeRunWorker()
+	crdt.MaybeRunWorker()
 	// Pool.Shutdown leaves a goroutine per worker that kills the process
 	// after 5s if it is stuck; it exits on its own.
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1"))
@@ -37,9 +38,9 @@ func TestDocumentID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := ParseDocumentID(tt.id)
+			p, err := crdt.ParseDocumentID(tt.id)
 			if tt.want == "" {
-				if !errors.Is(err, ErrInvalidID) {
+				if !errors.Is(err, crdt.ErrInvalidID) {
 					t.Fatalf("ParseDocumentID(%q) = %x, %v; want ErrInvalidID", tt.id, p, err)
 				}
 				return
@@ -47,14 +48,14 @@ func TestDocumentID(t *testing.T) {
 			if err != nil || fmt.Sprintf("%x", p) != tt.want {
 				t.Fatalf("ParseDocumentID(%q) = %x, %v; want %s", tt.id, p, err, tt.want)
 			}
-			if got := EncodeDocumentID(p); got != tt.id {
+			if got := crdt.EncodeDocumentID(p); got != tt.id {
 				t.Fatalf("EncodeDocumentID = %q, want %q", got, tt.id)
 			}
 		})
 	}
 	for i := 0; i < 100; i++ {
-		id := NewDocumentID()
-		if !ValidDocumentID(id) {
+		id := crdt.NewDocumentID()
+		if !crdt.ValidDocumentID(id) {
 			t.Fatalf("NewDocumentID produced invalid %q", id)
 		}
 	}
@@ -112,14 +113,14 @@ func (c *client) text(t *testing.T) string {
 // syncPair runs messages between a client and the engine (peer id
 // "c<i>") until neither side has anything to say, storing every reported
 // change chunk in stored.
-func syncPair(t *testing.T, e Engine, doc string, peer string, c *client, stored *bytes.Buffer) {
+func syncPair(t *testing.T, e crdt.Engine, doc string, peer string, c *client, stored *bytes.Buffer) {
 	t.Helper()
 	ctx := context.Background()
 	for round := 0; round < 50; round++ {
 		msg, ok := c.ss.GenerateMessage()
 		var reply []byte
 		if ok {
-			res, err := e.Receive(ctx, Receive{Doc: doc, Peer: peer, Msg: msg.Bytes()})
+			res, err := e.Receive(ctx, crdt.Receive{Doc: doc, Peer: peer, Msg: msg.Bytes()})
 			if err != nil {
 				t.Fatalf("Receive: %v", err)
 			}
@@ -144,11 +145,11 @@ func syncPair(t *testing.T, e Engine, doc string, peer string, c *client, stored
 	t.Fatal("sync did not settle in 50 rounds")
 }
 
-func engines(t *testing.T) map[string]func(t *testing.T) Engine {
-	return map[string]func(t *testing.T) Engine{
-		"local": func(t *testing.T) Engine { return NewLocal(nil) },
-		"pool": func(t *testing.T) Engine {
-			p, err := NewPool(&PoolOptions{Workers: 2})
+func engines(t *testing.T) map[string]func(t *testing.T) crdt.Engine {
+	return map[string]func(t *testing.T) crdt.Engine{
+		"local": func(t *testing.T) crdt.Engine { return crdt.NewLocal(nil) },
+		"pool": func(t *testing.T) crdt.Engine {
+			p, err := crdt.NewPool(&crdt.PoolOptions{Workers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +164,7 @@ func TestTwoPeersConverge(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := mk(t)
 			ctx := context.Background()
-			doc := NewDocumentID()
+			doc := crdt.NewDocumentID()
 			if _, err := e.Open(ctx, doc, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -194,13 +195,13 @@ func TestTwoPeersConverge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			reloaded := NewLocal(nil)
+			reloaded := crdt.NewLocal(nil)
 			rh, err := reloaded.Open(ctx, "x", stored.Bytes())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !rh.Equal(hs) || !hs.Equal(heads(a.doc)) {
-				t.Fatalf("heads: engine %v, reloaded %v, client %v", hs, rh, heads(a.doc))
+			if !rh.Equal(hs) || !hs.Equal(crdt.DocHeads(a.doc)) {
+				t.Fatalf("heads: engine %v, reloaded %v, client %v", hs, rh, crdt.DocHeads(a.doc))
 			}
 			// Snapshot + later changes load too.
 			snap, err := e.Save(ctx, doc)
@@ -214,8 +215,8 @@ func TestTwoPeersConverge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !rh.Equal(heads(a.doc)) {
-				t.Fatalf("snapshot+incremental heads %v, want %v", rh, heads(a.doc))
+			if !rh.Equal(crdt.DocHeads(a.doc)) {
+				t.Fatalf("snapshot+incremental heads %v, want %v", rh, crdt.DocHeads(a.doc))
 			}
 		})
 	}
@@ -225,7 +226,7 @@ func TestTwoPeersConverge(t *testing.T) {
 // reported (and so persisted) when they finally apply.
 func TestOutOfOrderChangesReported(t *testing.T) {
 	ctx := context.Background()
-	e := NewLocal(nil)
+	e := crdt.NewLocal(nil)
 	if _, err := e.Open(ctx, "d", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -247,8 +248,8 @@ func TestOutOfOrderChangesReported(t *testing.T) {
 	var stored bytes.Buffer
 	// Last change first: it cannot apply yet.
 	for _, batch := range [][]*automerge.Change{{chs[2]}, {chs[0]}, {chs[1]}} {
-		msg := buildMessage(heads(c.doc), nil, raw(batch...))
-		res, err := e.Receive(ctx, Receive{Doc: "d", Peer: "p", Msg: msg})
+		msg := crdt.BuildMessage(crdt.DocHeads(c.doc), nil, raw(batch...))
+		res, err := e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "p", Msg: msg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,16 +259,16 @@ func TestOutOfOrderChangesReported(t *testing.T) {
 	if total != 3 {
 		t.Fatalf("reported %d changes, want 3", total)
 	}
-	r := NewLocal(nil)
+	r := crdt.NewLocal(nil)
 	hs, err := r.Open(ctx, "r", stored.Bytes())
-	if err != nil || !hs.Equal(heads(c.doc)) {
-		t.Fatalf("reload: %v %v, want %v", hs, err, heads(c.doc))
+	if err != nil || !hs.Equal(crdt.DocHeads(c.doc)) {
+		t.Fatalf("reload: %v %v, want %v", hs, err, crdt.DocHeads(c.doc))
 	}
 }
 
 func TestAckWhenInSync(t *testing.T) {
 	ctx := context.Background()
-	e := NewLocal(nil)
+	e := crdt.NewLocal(nil)
 	c := newClient(t, "same")
 	var stored bytes.Buffer
 	if _, err := e.Open(ctx, "d", nil); err != nil {
@@ -283,7 +284,7 @@ func TestAckWhenInSync(t *testing.T) {
 	if !ok {
 		t.Fatal("client has nothing to say")
 	}
-	res, err := e.Receive(ctx, Receive{Doc: "d", Peer: "p", Msg: msg.Bytes()})
+	res, err := e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "p", Msg: msg.Bytes()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,17 +295,17 @@ func TestAckWhenInSync(t *testing.T) {
 	if err != nil {
 		t.Fatalf("client rejects the acknowledgement: %v", err)
 	}
-	var got Heads
+	var got crdt.Heads
 	for _, h := range sm.Heads() {
-		got = append(got, Hash(h))
+		got = append(got, crdt.Hash(h))
 	}
-	sortHeads(got)
-	if !got.Equal(heads(c.doc)) {
-		t.Fatalf("ack heads %v, want %v", got, heads(c.doc))
+	crdt.SortHeads(got)
+	if !got.Equal(crdt.DocHeads(c.doc)) {
+		t.Fatalf("ack heads %v, want %v", got, crdt.DocHeads(c.doc))
 	}
 	// The peer says again that it is in sync: no second acknowledgement
 	// (otherwise two servers' acknowledgements would ping-pong).
-	res, err = e.Receive(ctx, Receive{Doc: "d", Peer: "p", Msg: AckMessage(heads(c.doc))})
+	res, err = e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "p", Msg: crdt.AckMessage(crdt.DocHeads(c.doc))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestAckWhenInSync(t *testing.T) {
 
 func TestMalformedMessages(t *testing.T) {
 	ctx := context.Background()
-	e := NewLocal(&LocalOptions{MaxMessage: 1 << 10})
+	e := crdt.NewLocal(&crdt.LocalOptions{MaxMessage: 1 << 10})
 	if _, err := e.Open(ctx, "d", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -330,25 +331,25 @@ func TestMalformedMessages(t *testing.T) {
 		msg  []byte
 		want error
 	}{
-		{"empty", nil, ErrBadMessage},
-		{"v2 message", []byte{0x43, 0, 0, 0, 0}, ErrBadMessage},
-		{"truncated", gb[:len(gb)/2], ErrBadMessage},
-		{"huge count", []byte{0x42, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrBadMessage},
-		{"bad change checksum", buildMessage(nil, nil, [][]byte{bad}), ErrBadMessage},
-		{"too large", make([]byte, 2<<10), ErrTooLarge},
+		{"empty", nil, crdt.ErrBadMessage},
+		{"v2 message", []byte{0x43, 0, 0, 0, 0}, crdt.ErrBadMessage},
+		{"truncated", gb[:len(gb)/2], crdt.ErrBadMessage},
+		{"huge count", []byte{0x42, 0xff, 0xff, 0xff, 0xff, 0x0f}, crdt.ErrBadMessage},
+		{"bad change checksum", crdt.BuildMessage(nil, nil, [][]byte{bad}), crdt.ErrBadMessage},
+		{"too large", make([]byte, 2<<10), crdt.ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.Receive(ctx, Receive{Doc: "d", Peer: "p", Msg: tt.msg})
+			_, err := e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "p", Msg: tt.msg})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
 	}
-	if _, err := e.Receive(ctx, Receive{Doc: "nope", Peer: "p", Msg: gb}); !errors.Is(err, ErrNotOpen) {
+	if _, err := e.Receive(ctx, crdt.Receive{Doc: "nope", Peer: "p", Msg: gb}); !errors.Is(err, crdt.ErrNotOpen) {
 		t.Fatalf("unknown doc: %v", err)
 	}
-	if _, err := e.Open(ctx, "x", []byte("not automerge at all")); !errors.Is(err, ErrCorrupt) {
+	if _, err := e.Open(ctx, "x", []byte("not automerge at all")); !errors.Is(err, crdt.ErrCorrupt) {
 		t.Fatalf("corrupt open: %v", err)
 	}
 }
@@ -362,14 +363,14 @@ func crafted(rng *rand.Rand, change []byte) []byte {
 		pos := 12 + rng.IntN(len(c)-12)
 		c[pos] = byte(rng.IntN(256))
 	}
-	fixChecksum(c)
-	return buildMessage(nil, nil, [][]byte{c})
+	crdt.FixChecksum(c)
+	return crdt.BuildMessage(nil, nil, [][]byte{c})
 }
 
 func TestPoolSurvivesCrashes(t *testing.T) {
 	ctx := context.Background()
 	whys := make(chan string, 100)
-	p, err := NewPool(&PoolOptions{Workers: 1, OnCrash: func(_ int, why string) { whys <- why }})
+	p, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1, OnCrash: func(_ int, why string) { whys <- why }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,8 +384,8 @@ func TestPoolSurvivesCrashes(t *testing.T) {
 		if _, err := p.Open(ctx, "victim", nil); err != nil {
 			t.Fatalf("open after %d tries: %v", i, err)
 		}
-		_, err := p.Receive(ctx, Receive{Doc: "victim", Peer: "evil", Msg: crafted(rng, change)})
-		if errors.Is(err, ErrCrashed) {
+		_, err := p.Receive(ctx, crdt.Receive{Doc: "victim", Peer: "evil", Msg: crafted(rng, change)})
+		if errors.Is(err, crdt.ErrCrashed) {
 			sawCrash = true
 			t.Logf("crashed after %d crafted messages", i+1)
 		}
@@ -399,7 +400,7 @@ func TestPoolSurvivesCrashes(t *testing.T) {
 		t.Fatal("OnCrash not called")
 	}
 	// The document is gone from the dead worker until reopened.
-	if _, err := p.Heads(ctx, "victim"); !errors.Is(err, ErrNotOpen) {
+	if _, err := p.Heads(ctx, "victim"); !errors.Is(err, crdt.ErrNotOpen) {
 		t.Fatalf("after crash: %v, want ErrNotOpen", err)
 	}
 	// The restarted worker serves normally.
@@ -422,7 +423,7 @@ func TestPoolSurvivesCrashes(t *testing.T) {
 
 func TestPoolKillAndShutdown(t *testing.T) {
 	ctx := context.Background()
-	p, err := NewPool(&PoolOptions{Workers: 2})
+	p, err := crdt.NewPool(&crdt.PoolOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +434,7 @@ func TestPoolKillAndShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.For(t, 10*time.Second, "the killed worker's document gone", func() error {
-		if _, err := p.Heads(ctx, "d"); !errors.Is(err, ErrNotOpen) {
+		if _, err := p.Heads(ctx, "d"); !errors.Is(err, crdt.ErrNotOpen) {
 			return fmt.Errorf("killed worker still reports the document: %v", err)
 		}
 		return nil
@@ -443,7 +444,7 @@ func TestPoolKillAndShutdown(t *testing.T) {
 	}
 	p.Shutdown()
 	p.Shutdown()
-	if _, err := p.Heads(ctx, "d"); !errors.Is(err, ErrClosed) {
+	if _, err := p.Heads(ctx, "d"); !errors.Is(err, crdt.ErrClosed) {
 		t.Fatalf("after shutdown: %v", err)
 	}
 }
@@ -452,7 +453,7 @@ func TestPoolKillAndShutdown(t *testing.T) {
 // cores gets the whole document as one chunk, not every change.
 func TestFreshModernPeerGetsDocumentChunk(t *testing.T) {
 	ctx := context.Background()
-	e := NewLocal(nil)
+	e := crdt.NewLocal(nil)
 	if _, err := e.Open(ctx, "d", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -464,37 +465,37 @@ func TestFreshModernPeerGetsDocumentChunk(t *testing.T) {
 	syncPair(t, e, "d", "writer", c, &stored)
 	// The request automerge-repo sends for a document it lacks (JS 3.5).
 	request := []byte{0x42, 0, 0, 1, 0, 0, 0, 2, 2, 0x84}
-	res, err := e.Receive(ctx, Receive{Doc: "d", Peer: "fresh", Msg: request})
+	res, err := e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "fresh", Msg: request})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &reader{b: res.Reply, off: 1}
-	hs := m.hashes()
-	m.hashes()       // need
-	m.count()        // one have
-	m.hashes()       // last_sync
-	m.take(m.uleb()) // bloom
-	if n := m.count(); n != 1 || m.err != nil {
-		t.Fatalf("reply carries %d chunks (%v), want 1", n, m.err)
+	m := crdt.NewReader(res.Reply, 1)
+	hs := m.Hashes()
+	m.Hashes()       // need
+	m.Count()        // one have
+	m.Hashes()       // last_sync
+	m.Take(m.Uleb()) // bloom
+	if n := m.Count(); n != 1 || m.Err() != nil {
+		t.Fatalf("reply carries %d chunks (%v), want 1", n, m.Err())
 	}
-	chunk := m.take(m.uleb())
+	chunk := m.Take(m.Uleb())
 	if chunk[8] != 0 {
 		t.Fatalf("chunk type %d, want a document chunk", chunk[8])
 	}
-	r, err := LoadReplica(chunk)
+	r, err := crdttest.LoadReplica(chunk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Heads().Equal(heads(c.doc)) || !Heads(hs).Equal(heads(c.doc)) {
-		t.Fatalf("document chunk heads %v, message heads %v, want %v", r.Heads(), hs, heads(c.doc))
+	if !r.Heads().Equal(crdt.DocHeads(c.doc)) || !crdt.Heads(hs).Equal(crdt.DocHeads(c.doc)) {
+		t.Fatalf("document chunk heads %v, message heads %v, want %v", r.Heads(), hs, crdt.DocHeads(c.doc))
 	}
 	// A 0.5.0 peer (no trailer) still gets Automerge's own messages.
 	old := []byte{0x42, 0, 0, 1, 0, 0, 0}
-	res, err = e.Receive(ctx, Receive{Doc: "d", Peer: "old", Msg: old})
+	res, err = e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "old", Msg: old})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := MessageChanges(res.Reply); err != nil || n != 31 {
+	if n, err := crdt.MessageChanges(res.Reply); err != nil || n != 31 {
 		t.Fatalf("0.5.0 peer got %d changes (%v), want all 31", n, err)
 	}
 }

@@ -1,5 +1,6 @@
 // Package crdt runs Automerge documents for weft, and is the only package
-// that imports automerge-go (automerge-rs 0.5.0 through cgo). It knows
+// that imports automerge-go (automerge-rs 0.5.0 through cgo), besides its
+// own test tooling, crdt/crdttest. It knows
 // nothing of networks or storage: documents come in and go out as bytes.
 //
 // # Engines
@@ -58,7 +59,8 @@
 // automerge-rs 0.5.0's own sync can stall for good: its in_flight flag
 // survives a message whose heads it lacks, so it never asks for them
 // (automerge#702, fixed in later cores). Receive detects that case and
-// answers from a restarted sync state; Replica does the same as a client.
+// answers from a restarted sync state; crdttest's Replica does the same as
+// a client.
 // TestRandomizedConvergence checks that every peer converges.
 //
 // # Concurrency
@@ -66,8 +68,15 @@
 // Calls for one document must come from one goroutine at a time (its
 // owner in session); calls for different documents may run concurrently.
 // Pool is safe for concurrent use; Local guards its map of documents with a
-// mutex and leaves each document to its owner. Replica is a single-owner
-// client-side document for tests and tools.
+// mutex and leaves each document to its owner.
+//
+// # Test tooling
+//
+// The client side lives in crdt/crdttest, off this API (which is what the
+// server uses): Replica, a single-owner client-side document for test and
+// load-tool clients, and MutateSyncMessage, the crafted-input generator of
+// the robustness tests. crdttest uses only this package's exported API;
+// AckMessage and LiveMessage build the messages it sends in sync.
 //
 // # Server-side API
 //

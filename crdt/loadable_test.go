@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"bytes"
@@ -7,18 +7,21 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // loadableSeed returns a document's bytes and a sync message that carries
 // two further changes to it (as a peer behind by two would be sent).
 func loadableSeed(t *testing.T) (base, msg []byte) {
 	t.Helper()
-	src := NewReplica()
+	src := crdttest.NewReplica()
 	if err := src.SpliceText("text", 0, 0, "hello world, this is honest"); err != nil {
 		t.Fatal(err)
 	}
 	base = src.Save()
-	dst, err := LoadReplica(base)
+	dst, err := crdttest.LoadReplica(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +33,7 @@ func loadableSeed(t *testing.T) (base, msg []byte) {
 		if !ok {
 			break
 		}
-		if n, _ := MessageChanges(m); n > 0 {
+		if n, _ := crdt.MessageChanges(m); n > 0 {
 			return base, m
 		}
 		dst.ReceiveMessage(m)
@@ -49,7 +52,7 @@ func loadableSeed(t *testing.T) (base, msg []byte) {
 // reported, and the check compaction makes of its snapshot (Probe) must
 // pass only snapshots that load back at the same heads.
 func TestMutatedChangesStayLoadable(t *testing.T) {
-	p, err := NewPool(&PoolOptions{Workers: 1})
+	p, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +62,10 @@ func TestMutatedChangesStayLoadable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var accepted, damaged, crashed int
 	for range 1500 {
-		msg := MutateSyncMessage(rng, seed)
+		msg := crdttest.MutateSyncMessage(rng, seed)
 		openRetry(t, p, "d", base)
-		res, err := p.Receive(ctx, Receive{Doc: "d", Peer: "p", Msg: msg})
-		if errors.Is(err, ErrCrashed) {
+		res, err := p.Receive(ctx, crdt.Receive{Doc: "d", Peer: "p", Msg: msg})
+		if errors.Is(err, crdt.ErrCrashed) {
 			crashed++
 			continue
 		}
@@ -79,7 +82,7 @@ func TestMutatedChangesStayLoadable(t *testing.T) {
 		if err != nil {
 			t.Fatalf("save: %v", err)
 		}
-		if err := p.Probe(ctx, snap, AckMessage(nil)); err != nil {
+		if err := p.Probe(ctx, snap, crdt.AckMessage(nil)); err != nil {
 			damaged++
 			continue
 		}
@@ -95,14 +98,14 @@ func TestMutatedChangesStayLoadable(t *testing.T) {
 }
 
 // openRetry opens a document, waiting out a worker restart.
-func openRetry(t *testing.T, p *Pool, doc string, data []byte) {
+func openRetry(t *testing.T, p *crdt.Pool, doc string, data []byte) {
 	t.Helper()
 	for range 200 {
 		_, err := p.Open(context.Background(), doc, data)
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, ErrCrashed) && !errors.Is(err, ErrClosed) {
+		if !errors.Is(err, crdt.ErrCrashed) && !errors.Is(err, crdt.ErrClosed) {
 			t.Fatalf("open %s: %v", doc, err)
 		}
 	}
@@ -116,7 +119,7 @@ func TestForgedSeqRefused(t *testing.T) {
 	for name, mk := range engines(t) {
 		t.Run(name, func(t *testing.T) {
 			e := mk(t)
-			src := NewReplica()
+			src := crdttest.NewReplica()
 			src.SpliceText("text", 0, 0, "one")
 			base := src.Save()
 			src.SpliceText("text", 3, 0, " two")
@@ -126,14 +129,14 @@ func TestForgedSeqRefused(t *testing.T) {
 			if _, err := e.Open(ctx, "d", base); err != nil {
 				t.Fatal(err)
 			}
-			_, err := e.Receive(ctx, Receive{Doc: "d", Peer: "p", Msg: buildMessage(src.Heads(), nil, [][]byte{c})})
-			if !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), "seq 2, not 1") {
+			_, err := e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "p", Msg: crdt.BuildMessage(src.Heads(), nil, [][]byte{c})})
+			if !errors.Is(err, crdt.ErrBadMessage) || !strings.Contains(err.Error(), "seq 2, not 1") {
 				t.Fatalf("forged change: got %v, want ErrBadMessage (seq 2, not 1)", err)
 			}
 			// The honest change itself is accepted, even twice in a message
 			// (catch-up answers from several nodes overlap).
 			twice := [][]byte{src.LastChange(), src.LastChange()}
-			res, err := e.Receive(ctx, Receive{Doc: "d", Peer: "p", Msg: buildMessage(src.Heads(), nil, twice)})
+			res, err := e.Receive(ctx, crdt.Receive{Doc: "d", Peer: "p", Msg: crdt.BuildMessage(src.Heads(), nil, twice)})
 			if err != nil || !res.Changed() {
 				t.Fatalf("honest change: %v (changed %v)", err, res.Changed())
 			}
@@ -145,15 +148,15 @@ func TestForgedSeqRefused(t *testing.T) {
 // checksum.
 func forgeActor(t *testing.T, c []byte) {
 	t.Helper()
-	r := &reader{b: c, off: 9}
-	r.uleb()
-	body := r.off
-	br := &reader{b: c, off: body}
-	br.hashes()
-	n := br.uleb()
-	if br.err != nil || n == 0 {
+	r := crdt.NewReader(c, 9)
+	r.Uleb()
+	body := r.Off()
+	br := crdt.NewReader(c, body)
+	br.Hashes()
+	n := br.Uleb()
+	if br.Err() != nil || n == 0 {
 		t.Fatal("no actor in change")
 	}
-	c[br.off] ^= 0xff
-	fixChecksum(c)
+	c[br.Off()] ^= 0xff
+	crdt.FixChecksum(c)
 }

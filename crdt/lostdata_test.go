@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"bytes"

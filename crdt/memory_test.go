@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/automerge/automerge-go"
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // TestMeasureMemory measures the factors behind Stats' estimate (resident
@@ -15,7 +17,7 @@ func TestMeasureMemory(t *testing.T) {
 	if os.Getenv("WEFT_MEASURE") == "" {
 		t.Skip("set WEFT_MEASURE=1")
 	}
-	r := NewReplica()
+	r := crdttest.NewReplica()
 	var changes [][]byte
 	total := 0
 	for i := 0; i < 20000; i++ {
@@ -28,28 +30,28 @@ func TestMeasureMemory(t *testing.T) {
 	}
 	saved := r.Save()
 	runtime.GC()
-	before := rss()
+	before := crdt.RSS()
 	doc, err := automerge.Load(saved)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := rss()
+	after := crdt.RSS()
 	t.Logf("load: %d bytes saved, RSS +%d: %.1f per byte", len(saved), after-before, float64(after-before)/float64(len(saved)))
 	runtime.GC()
-	before = rss()
+	before = crdt.RSS()
 	inc := automerge.New()
 	for _, c := range changes {
 		if err := inc.LoadIncremental(c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	after = rss()
+	after = crdt.RSS()
 	t.Logf("changes: %d bytes in %d chunks, RSS +%d: %.1f per byte", total, len(changes), after-before, float64(after-before)/float64(total))
 	runtime.KeepAlive(doc)
 	runtime.KeepAlive(inc)
 
 	// One big paste: few changes, many bytes.
-	big := NewReplica()
+	big := crdttest.NewReplica()
 	for i := 0; i < 10; i++ {
 		if err := big.SpliceText("text", 0, 0, string(make([]rune, 100000))); err != nil {
 			t.Fatal(err)
@@ -57,12 +59,12 @@ func TestMeasureMemory(t *testing.T) {
 	}
 	saved = big.Save()
 	runtime.GC()
-	before = rss()
+	before = crdt.RSS()
 	doc, err = automerge.Load(saved)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after = rss()
+	after = crdt.RSS()
 	t.Logf("paste: %d bytes saved, RSS +%d: %.1f per byte", len(saved), after-before, float64(after-before)/float64(len(saved)))
 	runtime.KeepAlive(doc)
 }

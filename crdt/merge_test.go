@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/automerge/automerge-go"
+	"github.com/weft-dev/weft/crdt"
 )
 
 // lastChange returns the newest change of c's document.
@@ -34,7 +35,7 @@ func TestMerge(t *testing.T) {
 
 			// Another node's whole document (a snapshot chunk).
 			remote := newClient(t, "hello")
-			res, err := e.Merge(ctx, Merge{Doc: doc, Data: remote.doc.Save(), Peers: []string{"p"}})
+			res, err := e.Merge(ctx, crdt.Merge{Doc: doc, Data: remote.doc.Save(), Peers: []string{"p"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +52,7 @@ func TestMerge(t *testing.T) {
 			}
 
 			// Duplicates add nothing.
-			res, err = e.Merge(ctx, Merge{Doc: doc, Data: remote.doc.Save(), Peers: []string{"p"}})
+			res, err = e.Merge(ctx, crdt.Merge{Doc: doc, Data: remote.doc.Save(), Peers: []string{"p"}})
 			if err != nil || res.NChanges != 0 || len(res.Others) != 0 {
 				t.Fatalf("duplicate merge: %+v, %v", res, err)
 			}
@@ -61,11 +62,11 @@ func TestMerge(t *testing.T) {
 			c1 := lastChange(t, remote)
 			remote.edit(t, " two")
 			c2 := lastChange(t, remote)
-			res, err = e.Merge(ctx, Merge{Doc: doc, Data: c2, Peers: []string{"p"}})
+			res, err = e.Merge(ctx, crdt.Merge{Doc: doc, Data: c2, Peers: []string{"p"}})
 			if err != nil || res.NChanges != 0 || res.Waiting != 1 {
 				t.Fatalf("out-of-order merge: %d changes, %d waiting, %v; want 0, 1", res.NChanges, res.Waiting, err)
 			}
-			res, err = e.Merge(ctx, Merge{Doc: doc, Data: c1, Peers: []string{"p"}})
+			res, err = e.Merge(ctx, crdt.Merge{Doc: doc, Data: c1, Peers: []string{"p"}})
 			if err != nil || res.NChanges != 2 || res.Waiting != 0 {
 				t.Fatalf("gap filled: %d changes, %d waiting, %v; want 2, 0", res.NChanges, res.Waiting, err)
 			}
@@ -88,11 +89,11 @@ func TestMerge(t *testing.T) {
 			if err := fresh.LoadIncremental(stored.Bytes()); err != nil {
 				t.Fatal(err)
 			}
-			if !heads(fresh).Equal(heads(re)) {
-				t.Fatalf("stored changes give heads %v, want %v", heads(fresh), heads(re))
+			if !crdt.DocHeads(fresh).Equal(crdt.DocHeads(re)) {
+				t.Fatalf("stored changes give heads %v, want %v", crdt.DocHeads(fresh), crdt.DocHeads(re))
 			}
 
-			if _, err := e.Merge(ctx, Merge{Doc: doc, Data: []byte("not chunks")}); err == nil {
+			if _, err := e.Merge(ctx, crdt.Merge{Doc: doc, Data: []byte("not chunks")}); err == nil {
 				t.Fatal("merge of garbage succeeded")
 			}
 		})

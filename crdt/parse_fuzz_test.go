@@ -1,8 +1,11 @@
-package crdt
+package crdt_test
 
 import (
 	"errors"
 	"testing"
+
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // FuzzParse feeds arbitrary bytes to every parser of client bytes that runs
@@ -11,11 +14,11 @@ import (
 // and each must fail with its package sentinel; a message that parses must
 // read the same through every view of it.
 func FuzzParse(f *testing.F) {
-	c := NewReplica()
+	c := crdttest.NewReplica()
 	c.SpliceText("text", 0, 0, "hello fuzz")
 	msg, _ := c.GenerateMessage()
 	f.Add(msg)
-	f.Add(buildMessage(c.Heads(), nil, [][]byte{c.LastChange()}))
+	f.Add(crdt.BuildMessage(c.Heads(), nil, [][]byte{c.LastChange()}))
 	f.Add(c.Save())
 	f.Add(c.LastChange())
 	f.Add([]byte{0x42, 0x01})
@@ -25,39 +28,39 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("4ZjQUoU3fh6SLMMRzMdsvUDC44k9"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkSyncParsers(t, b)
-		if _, err := ParseChanges(b); err != nil && !errors.Is(err, ErrCorrupt) {
+		if _, err := crdt.ParseChanges(b); err != nil && !errors.Is(err, crdt.ErrCorrupt) {
 			t.Fatalf("ParseChanges: unexpected error kind: %v", err)
 		}
-		if _, err := splitChunks(b); err != nil && !errors.Is(err, ErrCorrupt) {
+		if _, err := crdt.SplitChunks(b); err != nil && !errors.Is(err, crdt.ErrCorrupt) {
 			t.Fatalf("splitChunks: unexpected error kind: %v", err)
 		}
-		first, rest := splitFirstDocChunk(b)
+		first, rest := crdt.SplitFirstDocChunk(b)
 		if len(first)+len(rest) != len(b) {
 			t.Fatalf("splitFirstDocChunk lost bytes: %d+%d of %d", len(first), len(rest), len(b))
 		}
 		s := string(b)
-		if _, err := ParseHeads(s); err == nil {
-			var hs Heads
+		if _, err := crdt.ParseHeads(s); err == nil {
+			var hs crdt.Heads
 			if err := hs.UnmarshalText(b); err != nil {
 				t.Fatalf("ParseHeads accepts %q, UnmarshalText refuses it: %v", s, err)
 			}
 		}
-		if _, err := ParseDocumentID(s); err != nil && !errors.Is(err, ErrInvalidID) {
+		if _, err := crdt.ParseDocumentID(s); err != nil && !errors.Is(err, crdt.ErrInvalidID) {
 			t.Fatalf("ParseDocumentID: unexpected error kind: %v", err)
 		}
-		parsePointer(s)
+		crdt.ParsePointer(s)
 	})
 }
 
 // checkSyncParsers runs the sync-message views of b and checks that they
 // agree when b parses.
 func checkSyncParsers(t *testing.T, b []byte) {
-	m, err := parseSyncMessage(b)
-	carries := CarriesChanges(b)
-	heads, herr := MessageHeads(b)
-	n, nerr := MessageChanges(b)
+	m, err := crdt.ParseRawSyncMessage(b)
+	carries := crdt.CarriesChanges(b)
+	heads, herr := crdt.MessageHeads(b)
+	n, nerr := crdt.MessageChanges(b)
 	if err != nil {
-		if !errors.Is(err, ErrBadMessage) {
+		if !errors.Is(err, crdt.ErrBadMessage) {
 			t.Fatalf("parseSyncMessage: unexpected error kind: %v", err)
 		}
 		if nerr == nil {
@@ -65,13 +68,13 @@ func checkSyncParsers(t *testing.T, b []byte) {
 		}
 		return
 	}
-	if herr != nil || !heads.Equal(m.heads) {
-		t.Fatalf("MessageHeads = %v, %v; parsed heads %v", heads, herr, m.heads)
+	if herr != nil || !heads.Equal(m.Heads()) {
+		t.Fatalf("MessageHeads = %v, %v; parsed heads %v", heads, herr, m.Heads())
 	}
-	if nerr != nil || n != len(m.changes) {
-		t.Fatalf("MessageChanges = %d, %v; parsed %d changes", n, nerr, len(m.changes))
+	if nerr != nil || n != len(m.Changes()) {
+		t.Fatalf("MessageChanges = %d, %v; parsed %d changes", n, nerr, len(m.Changes()))
 	}
-	if carries != (len(m.changes) > 0) {
-		t.Fatalf("CarriesChanges = %v with %d changes", carries, len(m.changes))
+	if carries != (len(m.Changes()) > 0) {
+		t.Fatalf("CarriesChanges = %v with %d changes", carries, len(m.Changes()))
 	}
 }

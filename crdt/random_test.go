@@ -1,4 +1,4 @@
-package crdt
+package crdt_test
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/automerge/automerge-go"
+	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // TestRandomizedConvergence drives the engine as a server for many peers
@@ -70,7 +71,7 @@ func TestRandomizedConvergence(t *testing.T) {
 
 type simPeer struct {
 	id    string
-	rep   *Replica
+	rep   *crdttest.Replica
 	inbox [][]byte // server → peer, in order
 	outq  [][]byte // peer → server, in order
 	gen   int      // connection generation, for distinct engine keys
@@ -82,7 +83,7 @@ func (p *simPeer) key() string { return fmt.Sprintf("%s#%d", p.id, p.gen) }
 type sim struct {
 	t     *testing.T
 	ctx   context.Context
-	e     *Local
+	e     *crdt.Local
 	peers []*simPeer
 	trace bool
 }
@@ -107,7 +108,7 @@ func (s *sim) others(skip *simPeer) []string {
 func (s *sim) toServer(p *simPeer) {
 	msg := p.outq[0]
 	p.outq = p.outq[1:]
-	res, err := s.e.Receive(s.ctx, Receive{Doc: "doc", Peer: p.key(), Msg: msg, Others: s.others(p)})
+	res, err := s.e.Receive(s.ctx, crdt.Receive{Doc: "doc", Peer: p.key(), Msg: msg, Others: s.others(p)})
 	if err != nil {
 		s.t.Fatalf("Receive from %s: %v", p.id, err)
 	}
@@ -115,7 +116,7 @@ func (s *sim) toServer(p *simPeer) {
 	s.deliver(p, res)
 }
 
-func (s *sim) deliver(from *simPeer, res Result) {
+func (s *sim) deliver(from *simPeer, res crdt.Result) {
 	if res.Reply != nil {
 		from.inbox = append(from.inbox, res.Reply)
 	}
@@ -132,7 +133,7 @@ func (s *sim) deliver(from *simPeer, res Result) {
 // from random peers (each peer's in order), as a busy server does.
 func (s *sim) toServerBatch(rng *rand.Rand, n int) {
 	var (
-		rs   []Receive
+		rs   []crdt.Receive
 		from []*simPeer
 	)
 	for range n {
@@ -140,7 +141,7 @@ func (s *sim) toServerBatch(rng *rand.Rand, n int) {
 		if len(p.outq) == 0 {
 			continue
 		}
-		rs = append(rs, Receive{Doc: "doc", Peer: p.key(), Msg: p.outq[0], Others: s.others(p)})
+		rs = append(rs, crdt.Receive{Doc: "doc", Peer: p.key(), Msg: p.outq[0], Others: s.others(p)})
 		from = append(from, p)
 		p.outq = p.outq[1:]
 	}
@@ -203,12 +204,9 @@ func (s *sim) reconnect(p *simPeer, resume bool) {
 		if err := s.e.SetPeer(s.ctx, "doc", p.key(), saved); err != nil {
 			s.t.Fatal(err)
 		}
-		ss, err := automerge.LoadSyncState(p.rep.doc, p.rep.ss.Save())
-		if err != nil {
+		if err := p.rep.ResumeSync(); err != nil {
 			s.t.Fatal(err)
 		}
-		p.rep.ResetSync()
-		p.rep.ss = ss
 	} else {
 		p.rep.ResetSync()
 	}
@@ -217,18 +215,18 @@ func (s *sim) reconnect(p *simPeer, resume bool) {
 }
 
 func randomRun(t *testing.T, seed uint64, npeers, steps int, noLive, batch bool) {
-	s := &sim{t: t, ctx: context.Background(), e: NewLocal(&LocalOptions{NoLive: noLive}),
+	s := &sim{t: t, ctx: context.Background(), e: crdt.NewLocal(&crdt.LocalOptions{NoLive: noLive}),
 		trace: os.Getenv("WEFT_RANDOMIZED_TRACE") == "1"}
 	rng := rand.New(rand.NewPCG(seed, 99))
 	if _, err := s.e.Open(s.ctx, "doc", nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := range npeers {
-		r := NewReplica()
-		if err := r.doc.SetActorID(fmt.Sprintf("%04x%02x", seed, i)); err != nil {
+		r := crdttest.NewReplica()
+		if err := r.SetActor(fmt.Sprintf("%04x%02x", seed, i)); err != nil {
 			t.Fatal(err)
 		}
-		r.at = time.Unix(1_700_000_000, 0)
+		r.SetCommitTime(time.Unix(1_700_000_000, 0))
 		s.peers = append(s.peers, &simPeer{id: fmt.Sprintf("p%d", i), rep: r})
 	}
 	for _, p := range s.peers {
@@ -295,7 +293,7 @@ func randomRun(t *testing.T, seed uint64, npeers, steps int, noLive, batch bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := LoadReplica(b)
+	server, err := crdttest.LoadReplica(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +313,7 @@ func randomRun(t *testing.T, seed uint64, npeers, steps int, noLive, batch bool)
 	}
 }
 
-func shortHeads(hs Heads) string {
+func shortHeads(hs crdt.Heads) string {
 	s := make([]string, len(hs))
 	for i, h := range hs {
 		s[i] = h.String()[:6]
@@ -325,22 +323,22 @@ func shortHeads(hs Heads) string {
 
 // describeMessage summarises a sync message for traces.
 func describeMessage(msg []byte) string {
-	m, err := parseSyncMessage(msg)
+	m, err := crdt.ParseRawSyncMessage(msg)
 	if err != nil {
 		return "unreadable"
 	}
-	changes := make(Heads, len(m.changes))
-	for i, c := range m.changes {
-		changes[i] = c.hash
+	changes := make(crdt.Heads, len(m.Changes()))
+	for i, c := range m.Changes() {
+		changes[i] = c.Hash()
 	}
-	r := &reader{b: msg, off: 1}
-	r.hashes()
-	r.hashes()
+	r := crdt.NewReader(msg, 1)
+	r.Hashes()
+	r.Hashes()
 	var haves []string
-	for i, n := 0, r.count(); i < n && r.err == nil; i++ {
-		last := r.hashes()
-		haves = append(haves, fmt.Sprintf("%s+%dB bloom", shortHeads(last), len(r.take(r.uleb()))))
+	for i, n := 0, r.Count(); i < n && r.Err() == nil; i++ {
+		last := r.Hashes()
+		haves = append(haves, fmt.Sprintf("%s+%dB bloom", shortHeads(last), len(r.Take(r.Uleb()))))
 	}
 	return fmt.Sprintf("heads %s need %s have %v changes %s",
-		shortHeads(m.heads), shortHeads(m.need), haves, shortHeads(changes))
+		shortHeads(m.Heads()), shortHeads(m.Need()), haves, shortHeads(changes))
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage/testwait"
 )
@@ -122,7 +123,7 @@ func TestInvalidFrameCloses(t *testing.T) {
 func TestDroppedFrames(t *testing.T) {
 	e := newEnv(t, session.Config{})
 	doc := crdt.NewDocumentID()
-	req, _ := crdt.NewReplica().GenerateMessage()
+	req, _ := crdttest.NewReplica().GenerateMessage()
 
 	// Before join: nothing is answered, nothing is created.
 	c := e.connect("peer-a")
@@ -174,12 +175,12 @@ func TestNewestSocketWins(t *testing.T) {
 	if second.isClosed() {
 		t.Fatal("the newer connection was closed")
 	}
-	second.open(doc, crdt.NewReplica())
+	second.open(doc, crdttest.NewReplica())
 	converged(t, doc, "hello", second)
 	second.edit(doc, appendText(" again"))
 
 	reader := newSyncClient(e.join("peer-b"))
-	reader.open(doc, crdt.NewReplica())
+	reader.open(doc, crdttest.NewReplica())
 	converged(t, doc, "hello again", second, reader)
 	testwait.For(t, waitTimeout, "replaced client forgotten", func() error {
 		if n := e.m.Stats().Clients; n != 2 {
@@ -221,7 +222,7 @@ func TestSendFailureClosesSlowConsumer(t *testing.T) {
 			c.join(nil)
 			c.expect(session.TypePeer)
 			c.conn.failSend.Store(true)
-			req, _ := crdt.NewReplica().GenerateMessage()
+			req, _ := crdttest.NewReplica().GenerateMessage()
 			c.send(session.Message{Type: session.TypeRequest, DocumentID: crdt.NewDocumentID(), Data: req})
 		}},
 		{"fan-out to another peer", func(t *testing.T, e *env, c *testClient) {
@@ -232,7 +233,7 @@ func TestSendFailureClosesSlowConsumer(t *testing.T) {
 			w.open(doc, newText(t, "x"))
 			converged(t, doc, "x", w)
 			// c subscribes and catches up, then can no longer receive.
-			r := crdt.NewReplica()
+			r := crdttest.NewReplica()
 			for i := 0; i < 10; i++ {
 				if msg, ok := r.GenerateMessage(); ok {
 					typ := session.TypeSync
@@ -267,7 +268,7 @@ func TestSendFailureClosesSlowConsumer(t *testing.T) {
 }
 
 func TestSyncValidation(t *testing.T) {
-	req, _ := crdt.NewReplica().GenerateMessage()
+	req, _ := crdttest.NewReplica().GenerateMessage()
 	cases := []struct {
 		name  string
 		msg   session.Message

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage/testwait"
 )
@@ -60,9 +61,9 @@ func TestClusterCoEdit(t *testing.T) {
 	a := c.client(t, 0, "alice")
 	a.open(doc, newText(t, "a"))
 	b := c.client(t, 1, "bob")
-	b.open(doc, crdt.NewReplica())
+	b.open(doc, crdttest.NewReplica())
 	z := c.client(t, 2, "zoe")
-	z.open(doc, crdt.NewReplica())
+	z.open(doc, crdttest.NewReplica())
 	converged(t, doc, "a", a, b, z)
 	want := "a"
 	for i, cl := range []*syncClient{b, z, a, z, b, a} {
@@ -108,7 +109,7 @@ func TestClusterDocumentFromAnotherNode(t *testing.T) {
 		t.Fatalf("node 2 stores %q before anyone asked it", got)
 	}
 	z := c.client(t, 2, "zoe")
-	z.open(doc, crdt.NewReplica())
+	z.open(doc, crdttest.NewReplica())
 	converged(t, doc, "written on node 0", z)
 	if got := storedText(t, c.envs[2], doc); got != "written on node 0" {
 		t.Fatalf("node 2 stores %q after serving it", got)
@@ -117,7 +118,7 @@ func TestClusterDocumentFromAnotherNode(t *testing.T) {
 	// A document nobody has is unavailable, quickly.
 	missing := crdt.NewDocumentID()
 	start := time.Now()
-	z.open(missing, crdt.NewReplica())
+	z.open(missing, crdttest.NewReplica())
 	if m := z.nextOther(); m.Type != session.TypeDocUnavailable {
 		t.Fatalf("got %s, want doc-unavailable", m.Type)
 	}
@@ -132,7 +133,7 @@ func TestClusterEphemeral(t *testing.T) {
 	a := c.client(t, 0, "alice")
 	a.open(doc, newText(t, "x"))
 	b := c.client(t, 1, "bob")
-	b.open(doc, crdt.NewReplica())
+	b.open(doc, crdttest.NewReplica())
 	converged(t, doc, "x", a, b)
 	a.send(session.Message{Type: session.TypeEphemeral, DocumentID: doc, SessionID: "s1", Count: 1, Data: []byte{0xa0}})
 	m := b.nextOther()
@@ -150,9 +151,9 @@ func TestClusterPartition(t *testing.T) {
 	a := c.client(t, 0, "alice")
 	a.open(doc, newText(t, "base"))
 	b := c.client(t, 1, "bob")
-	b.open(doc, crdt.NewReplica())
+	b.open(doc, crdttest.NewReplica())
 	z := c.client(t, 2, "zoe")
-	z.open(doc, crdt.NewReplica())
+	z.open(doc, crdttest.NewReplica())
 	converged(t, doc, "base", a, b, z)
 
 	// Node 1 is cut off; both sides keep writing.
@@ -181,7 +182,7 @@ func TestClusterGapCatchUp(t *testing.T) {
 	a := c.client(t, 0, "alice")
 	a.open(doc, newText(t, "base"))
 	b := c.client(t, 1, "bob")
-	b.open(doc, crdt.NewReplica())
+	b.open(doc, crdttest.NewReplica())
 	converged(t, doc, "base", a, b)
 	c.relays[1].Disconnect()
 	a.edit(doc, appendText(" lost"))

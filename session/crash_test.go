@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage/testwait"
 )
@@ -25,7 +26,7 @@ func changeCarryingMessage(t *testing.T) []byte {
 	if err := src.SpliceText("text", 4, 5, "slow"); err != nil {
 		t.Fatal(err)
 	}
-	dst := crdt.NewReplica()
+	dst := crdttest.NewReplica()
 	for range 5 {
 		msg, ok := src.GenerateMessage()
 		if !ok {
@@ -64,7 +65,7 @@ func waitWorkersUp(t *testing.T, pool *crdt.Pool, valid []byte) {
 	}
 }
 
-// craftedMessages mutates valid with crdt.MutateSyncMessage, trying each
+// craftedMessages mutates valid with crdttest.MutateSyncMessage, trying each
 // mutant on an empty document in a scratch pool, until it has nCrash that
 // abort automerge-rs and nBad that it merely rejects.
 func craftedMessages(t *testing.T, valid []byte, nCrash, nBad int) (crash, bad [][]byte) {
@@ -99,7 +100,7 @@ func scanMutants(t *testing.T, base, valid []byte, src rand.Source, done func(ms
 	rng := rand.New(src)
 	tried := 0
 	for ; tried < 20000; tried++ {
-		msg := crdt.MutateSyncMessage(rng, valid)
+		msg := crdttest.MutateSyncMessage(rng, valid)
 		if _, err := scratch.Open(ctx, "scratch", base); err != nil {
 			if errors.Is(err, crdt.ErrCrashed) || errors.Is(err, crdt.ErrClosed) {
 				continue // the worker restarting after the last mutant
@@ -146,7 +147,7 @@ func TestCrashIsolation(t *testing.T) {
 	a := newSyncClient(join("peer-a", "198.51.100.1"))
 	b := newSyncClient(join("peer-b", "198.51.100.2"))
 	a.open(x, newText(t, "A:"))
-	b.open(x, crdt.NewReplica())
+	b.open(x, crdttest.NewReplica())
 	converged(t, x, "A:", a, b)
 
 	// A edits X all through the attack.

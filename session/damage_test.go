@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage/testwait"
 )
@@ -35,7 +36,7 @@ func TestDamagedChunkSetAside(t *testing.T) {
 	}
 
 	a := newSyncClient(e.join("peer-a"))
-	a.open(x, crdt.NewReplica())
+	a.open(x, crdttest.NewReplica())
 	converged(t, x, "kept too", a)
 	if d := e.m.Damage(x); d == "" {
 		t.Fatal("the document is not reported damaged")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 )
 
@@ -38,7 +39,7 @@ func TestAPICallMeetsDeadWorker(t *testing.T) {
 	a := newSyncClient(e.join("peer-a"))
 	b := newSyncClient(e.join("peer-b"))
 	a.open(x, newText(t, "X:"))
-	b.open(x, crdt.NewReplica())
+	b.open(x, crdttest.NewReplica())
 	a.edit(x, appendText("acked"))
 	converged(t, x, "X:acked", a, b)
 

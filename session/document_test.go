@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
 	"github.com/weft-dev/weft/storage/testwait"
@@ -23,7 +24,7 @@ func TestTwoReplicasConverge(t *testing.T) {
 	b := newSyncClient(e.join("peer-b"))
 
 	a.open(doc, newText(t, "hello"))
-	b.open(doc, crdt.NewReplica()) // a request: B lacks the document
+	b.open(doc, crdttest.NewReplica()) // a request: B lacks the document
 	converged(t, doc, "hello", a, b)
 
 	a.edit(doc, appendText(" world"))
@@ -31,7 +32,7 @@ func TestTwoReplicasConverge(t *testing.T) {
 	b.edit(doc, appendText("!"))
 	converged(t, doc, "hello world!", a, b)
 	// Concurrent edits on both sides merge.
-	a.edit(doc, func(r *crdt.Replica) error { return r.SpliceText("text", 0, 0, ">") })
+	a.edit(doc, func(r *crdttest.Replica) error { return r.SpliceText("text", 0, 0, ">") })
 	b.edit(doc, appendText("<"))
 	testwait.For(t, waitTimeout, "merge", func() error {
 		ta, tb := a.text(doc), b.text(doc)
@@ -82,7 +83,7 @@ func (p *persistChecker) check(frame []byte) {
 		p.fail("unparsable sync message: %v", err)
 		return
 	}
-	var stored *crdt.Replica
+	var stored *crdttest.Replica
 	if len(hs) > 0 {
 		stored, err = loadStored(p.st, m.DocumentID)
 		if err != nil {
@@ -122,7 +123,7 @@ func TestPersistBeforeSend(t *testing.T) {
 	doc := crdt.NewDocumentID()
 	a, b := join("peer-a"), join("peer-b")
 	a.open(doc, newText(t, "start"))
-	b.open(doc, crdt.NewReplica())
+	b.open(doc, crdttest.NewReplica())
 	converged(t, doc, "start", a, b)
 
 	const edits = 150 // per client
@@ -161,7 +162,7 @@ func TestRequestUnknownThenLateArrival(t *testing.T) {
 	e := newEnv(t, session.Config{})
 	doc := crdt.NewDocumentID()
 	waiter := newSyncClient(e.join("peer-waiter"))
-	waiter.open(doc, crdt.NewReplica())
+	waiter.open(doc, crdttest.NewReplica())
 	m := waiter.nextOther()
 	if m.Type != session.TypeDocUnavailable || m.DocumentID != doc || m.SenderID != e.m.PeerID() || m.TargetID != waiter.id {
 		t.Fatalf("got %+v, want doc-unavailable for %s", m, doc)
@@ -198,8 +199,8 @@ func TestEphemeralRelay(t *testing.T) {
 		bystander := newSyncClient(e.join("peer-d")) // on another document
 		a.open(doc, newText(t, "presence"))
 		converged(t, doc, "presence", a) // stored before B and C ask: no doc-unavailable
-		b.open(doc, crdt.NewReplica())
-		c.open(doc, crdt.NewReplica())
+		b.open(doc, crdttest.NewReplica())
+		c.open(doc, crdttest.NewReplica())
 		converged(t, doc, "presence", a, b, c)
 		other := crdt.NewDocumentID()
 		bystander.open(other, newText(t, "elsewhere"))
@@ -296,7 +297,7 @@ func TestIdleUnload(t *testing.T) {
 			return nil
 		})
 		b := newSyncClient(e.join("peer-b"))
-		b.open(doc, crdt.NewReplica())
+		b.open(doc, crdttest.NewReplica())
 		converged(t, doc, "kept on disk", b)
 		if n := e.m.Stats().Docs; n != 1 {
 			t.Fatalf("Docs = %d after reopening, want 1", n)
@@ -314,7 +315,7 @@ func TestSyncStateSavedOnDisconnect(t *testing.T) {
 	ephemeral := newSyncClient(eph)
 
 	durable.open(doc, newText(t, "remember me"))
-	ephemeral.open(doc, crdt.NewReplica())
+	ephemeral.open(doc, crdttest.NewReplica())
 	converged(t, doc, "remember me", durable, ephemeral)
 
 	// The ephemeral peer leaves first; the document handles leaves in
@@ -346,7 +347,7 @@ func TestReturningPeerResumes(t *testing.T) {
 	a := newSyncClient(e.join("peer-a"))
 	a.open(doc, newText(t, "v1"))
 	b := newSyncClient(e.join("peer-b"))
-	rb := crdt.NewReplica()
+	rb := crdttest.NewReplica()
 	b.open(doc, rb)
 	converged(t, doc, "v1", a, b)
 	b.hangup()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
 	"github.com/weft-dev/weft/storage/testwait"
@@ -115,7 +116,7 @@ func (e *env) shutdown() {
 
 // storedReplica loads everything the store holds for doc, as a replica
 // (nil if the store has nothing).
-func storedReplica(t testing.TB, st *storage.Store, doc string) *crdt.Replica {
+func storedReplica(t testing.TB, st *storage.Store, doc string) *crdttest.Replica {
 	t.Helper()
 	r, err := loadStored(st, doc)
 	if err != nil {
@@ -124,7 +125,7 @@ func storedReplica(t testing.TB, st *storage.Store, doc string) *crdt.Replica {
 	return r
 }
 
-func loadStored(st *storage.Store, doc string) (*crdt.Replica, error) {
+func loadStored(st *storage.Store, doc string) (*crdttest.Replica, error) {
 	chunks, err := st.Load(doc)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
@@ -139,7 +140,7 @@ func loadStored(st *storage.Store, doc string) (*crdt.Replica, error) {
 	for _, c := range chunks.Incrementals {
 		all = append(all, c...)
 	}
-	return crdt.LoadReplica(all)
+	return crdttest.LoadReplica(all)
 }
 
 // ---- fake transport ----
@@ -356,7 +357,7 @@ func (c *testClient) isClosed() bool {
 type syncClient struct {
 	*testClient
 	mu    sync.Mutex // guards docs and the replicas; held across generate+send to keep order
-	docs  map[string]*crdt.Replica
+	docs  map[string]*crdttest.Replica
 	acked map[string]crdt.Heads         // heads the server last advertised, per document
 	ever  map[string]map[crdt.Hash]bool // every head the server ever advertised
 	other chan session.Message
@@ -365,7 +366,7 @@ type syncClient struct {
 }
 
 func newSyncClient(c *testClient) *syncClient {
-	s := &syncClient{testClient: c, docs: map[string]*crdt.Replica{}, acked: map[string]crdt.Heads{}, ever: map[string]map[crdt.Hash]bool{},
+	s := &syncClient{testClient: c, docs: map[string]*crdttest.Replica{}, acked: map[string]crdt.Heads{}, ever: map[string]map[crdt.Hash]bool{},
 		other: make(chan session.Message, 1024), stop: make(chan struct{}), done: make(chan struct{})}
 	go s.pump()
 	c.t.Cleanup(func() {
@@ -425,7 +426,7 @@ func (s *syncClient) receive(m session.Message) bool {
 }
 
 // open starts syncing doc from r: sync if r has content, else request.
-func (s *syncClient) open(doc string, r *crdt.Replica) {
+func (s *syncClient) open(doc string, r *crdttest.Replica) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.docs[doc] = r
@@ -437,7 +438,7 @@ func (s *syncClient) open(doc string, r *crdt.Replica) {
 }
 
 // edit changes doc's replica and sends what the sync state says to send.
-func (s *syncClient) edit(doc string, fn func(r *crdt.Replica) error) {
+func (s *syncClient) edit(doc string, fn func(r *crdttest.Replica) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := fn(s.docs[doc]); err != nil {
@@ -498,17 +499,17 @@ func (s *syncClient) nextOther() session.Message {
 }
 
 // newText returns a replica whose "text" holds txt.
-func newText(t testing.TB, txt string) *crdt.Replica {
+func newText(t testing.TB, txt string) *crdttest.Replica {
 	t.Helper()
-	r := crdt.NewReplica()
+	r := crdttest.NewReplica()
 	if err := r.SpliceText("text", 0, 0, txt); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func appendText(txt string) func(r *crdt.Replica) error {
-	return func(r *crdt.Replica) error {
+func appendText(txt string) func(r *crdttest.Replica) error {
+	return func(r *crdttest.Replica) error {
 		cur, err := r.Text("text")
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage/testwait"
 )
@@ -128,7 +129,7 @@ func TestMemoryBudgetEvictsLRUIdle(t *testing.T) {
 
 		// The evicted document reloads from storage with every change.
 		b := newSyncClient(e.join("peer-b"))
-		b.open(docs[1], crdt.NewReplica())
+		b.open(docs[1], crdttest.NewReplica())
 		converged(t, docs[1], texts[docs[1]], b)
 		if !storedReplica(t, e.store, docs[1]).Heads().Equal(b.heads(docs[1])) {
 			t.Fatal("stored heads differ from the reloaded document's")
@@ -181,7 +182,7 @@ func TestMemoryBudgetSparesDocumentsWithPeers(t *testing.T) {
 		// b keeps working on its document.
 		want := editMany(t, b, d3, 2)
 		c := newSyncClient(e.join("peer-c"))
-		c.open(d1, crdt.NewReplica())
+		c.open(d1, crdttest.NewReplica())
 		converged(t, d1, "one e0 e1 e2", c)
 		// With c on d1, the over-budget node still serves both.
 		converged(t, d3, want, b)
@@ -255,7 +256,7 @@ func TestCompactAfterSlowLoad(t *testing.T) {
 	// Every load is "slow" now (the Manager's goroutines are idle).
 	defer session.SetCompaction(0, 256)()
 	b := newSyncClient(e.join("peer-b"))
-	b.open(doc, crdt.NewReplica())
+	b.open(doc, crdttest.NewReplica())
 	converged(t, doc, want, b)
 	waitSnapshot(t, e, doc, "compaction after a slow load")
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage/testwait"
 )
@@ -38,7 +39,7 @@ func acceptedMutants(t *testing.T, base, valid []byte, n int) [][]byte {
 func TestMutatorKeepsDocumentsLoadable(t *testing.T) {
 	honest := newText(t, "honest:")
 	base := honest.Save()
-	evilSrc, err := crdt.LoadReplica(base)
+	evilSrc, err := crdttest.LoadReplica(base)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 )
 
@@ -26,7 +27,7 @@ func TestTwoByteSyncMessage(t *testing.T) {
 	a := newSyncClient(e.join("peer-a"))
 	b := newSyncClient(e.join("peer-b"))
 	a.open(x, newText(t, "hello"))
-	b.open(x, crdt.NewReplica())
+	b.open(x, crdttest.NewReplica())
 	converged(t, x, "hello", a, b)
 
 	for _, doc := range []string{x, crdt.NewDocumentID()} {
@@ -78,7 +79,7 @@ func TestPanicInOneDocument(t *testing.T) {
 	b := newSyncClient(e.join("peer-b"))
 	c := newSyncClient(e.join("peer-c"))
 	a.open(x, newText(t, "X:"))
-	b.open(x, crdt.NewReplica())
+	b.open(x, crdttest.NewReplica())
 	c.open(y, newText(t, "Y:"))
 	converged(t, x, "X:", a, b)
 	a.edit(x, appendText("acked"))
@@ -107,7 +108,7 @@ func TestPanicInOneDocument(t *testing.T) {
 	a.mu.Unlock()
 	ra.ResetSync() // a new connection starts a new sync state
 	a2.open(x, ra)
-	b2.open(x, crdt.NewReplica())
+	b2.open(x, crdttest.NewReplica())
 	want := a.text(x)
 	converged(t, x, want, a2, b2)
 	if !strings.HasPrefix(want, "X:acked") {

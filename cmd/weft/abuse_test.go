@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
 	"github.com/weft-dev/weft/storage/testwait"
@@ -57,7 +58,7 @@ func storedText(t *testing.T, s *server, doc string) string {
 	for _, c := range append(ch.Snapshots, ch.Incrementals...) {
 		all = append(all, c...)
 	}
-	r, err := crdt.LoadReplica(all)
+	r, err := crdttest.LoadReplica(all)
 	must(t, err)
 	txt, _ := r.Text("text")
 	return txt

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/storage/testwait"
 )
 
@@ -469,7 +470,7 @@ type httpSyncClient struct {
 	t     testing.TB
 	url   string // .../api/docs/{id}/sync
 	peer  string
-	r     *crdt.Replica
+	r     *crdttest.Replica
 	hdr   []string
 	errs  []string
 	reset bool
@@ -534,7 +535,7 @@ func TestAPIHTTPSyncConvergesWithWebSocket(t *testing.T) {
 	if err := ws.open(id); err != nil {
 		t.Fatal(err)
 	}
-	hc := &httpSyncClient{t: t, url: s.url + "/api/docs/" + id + "/sync", peer: "http-peer", r: crdt.NewReplica()}
+	hc := &httpSyncClient{t: t, url: s.url + "/api/docs/" + id + "/sync", peer: "http-peer", r: crdttest.NewReplica()}
 	hc.exchange(0)
 	if txt, _ := hc.r.Text("text"); txt != "start" {
 		t.Fatalf("HTTP peer got %q", txt)
@@ -614,7 +615,7 @@ func TestAPIAuthorization(t *testing.T) {
 
 	// A read-only HTTP sync peer receives the document, and its changes
 	// are refused: they reach neither the store nor other peers.
-	hc := &httpSyncClient{t: t, url: d + "/sync", peer: "rita-http", r: crdt.NewReplica(), hdr: []string{"Authorization", reader}}
+	hc := &httpSyncClient{t: t, url: d + "/sync", peer: "rita-http", r: crdttest.NewReplica(), hdr: []string{"Authorization", reader}}
 	hc.exchange(0)
 	if txt, _ := hc.r.Text("text"); txt != "secret plans" {
 		t.Fatalf("reader synced %q", txt)

@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
 
@@ -205,7 +206,7 @@ func TestDocumentRoles(t *testing.T) {
 		for _, c := range append(ch.Snapshots, ch.Incrementals...) {
 			all = append(all, c...)
 		}
-		r, err := crdt.LoadReplica(all)
+		r, err := crdttest.LoadReplica(all)
 		must(t, err)
 		if got, _ := r.Text("text"); got != want {
 			t.Errorf("stored %s = %q, want %q", d, got, want)

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/storage"
 
 	"github.com/weft-dev/weft/cmd/weft/internal/backup"
@@ -40,7 +41,7 @@ func seedDocs(t *testing.T, dir string) map[string]stored {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	appendChange := func(id string, r *crdt.Replica) uint64 {
+	appendChange := func(id string, r *crdttest.Replica) uint64 {
 		t.Helper()
 		seq, err := st.Append(ctx, id, r.LastChange(), 1)
 		if err != nil {
@@ -48,7 +49,7 @@ func seedDocs(t *testing.T, dir string) map[string]stored {
 		}
 		return seq
 	}
-	edit := func(r *crdt.Replica, s string) {
+	edit := func(r *crdttest.Replica, s string) {
 		t.Helper()
 		cur, err := r.Text("text")
 		if err != nil {
@@ -59,14 +60,14 @@ func seedDocs(t *testing.T, dir string) map[string]stored {
 		}
 	}
 	want := map[string]stored{}
-	note := func(id string, r *crdt.Replica) {
+	note := func(id string, r *crdttest.Replica) {
 		txt, _ := r.Text("text")
 		want[id] = stored{heads: r.Heads(), text: txt}
 	}
 	// Linear histories.
 	for i := range 3 {
 		id := crdt.NewDocumentID()
-		r := crdt.NewReplica()
+		r := crdttest.NewReplica()
 		for j := range 5 + i {
 			edit(r, fmt.Sprintf("d%d-e%d ", i, j))
 			appendChange(id, r)
@@ -75,7 +76,7 @@ func seedDocs(t *testing.T, dir string) map[string]stored {
 	}
 	// Compacted: a snapshot, then more changes.
 	id := crdt.NewDocumentID()
-	r := crdt.NewReplica()
+	r := crdttest.NewReplica()
 	var last uint64
 	for j := range 4 {
 		edit(r, fmt.Sprintf("c%d ", j))
@@ -89,10 +90,10 @@ func seedDocs(t *testing.T, dir string) map[string]stored {
 	note(id, r)
 	// Two concurrent branches: two heads.
 	id = crdt.NewDocumentID()
-	a := crdt.NewReplica()
+	a := crdttest.NewReplica()
 	edit(a, "base ")
 	appendChange(id, a)
-	b, err := crdt.LoadReplica(a.Save())
+	b, err := crdttest.LoadReplica(a.Save())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +109,13 @@ func seedDocs(t *testing.T, dir string) map[string]stored {
 	return want
 }
 
-func storedReplicaAt(t *testing.T, st *storage.Store, id string) *crdt.Replica {
+func storedReplicaAt(t *testing.T, st *storage.Store, id string) *crdttest.Replica {
 	t.Helper()
 	c, err := st.Load(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := crdt.LoadReplica(c.Concat())
+	r, err := crdttest.LoadReplica(c.Concat())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestExportImportOfflineSameHeads(t *testing.T) {
 	}
 	for id := range want {
 		// Each entry is a valid Automerge file on its own.
-		r, err := crdt.LoadReplica(files[id+backup.DocExt])
+		r, err := crdttest.LoadReplica(files[id+backup.DocExt])
 		if err != nil || !r.Heads().Equal(want[id].heads) {
 			t.Errorf("%s%s: %v, heads %v", id, backup.DocExt, err, r.Heads())
 		}
@@ -250,7 +251,7 @@ func TestImportMergesIntoExistingDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := crdt.NewDocumentID()
-	base := crdt.NewReplica()
+	base := crdttest.NewReplica()
 	base.SpliceText("text", 0, 0, "base")
 	if _, err := st.Append(context.Background(), id, base.LastChange(), 1); err != nil {
 		t.Fatal(err)
@@ -266,7 +267,7 @@ func TestImportMergesIntoExistingDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := crdt.LoadReplica(base.Save())
+	other, _ := crdttest.LoadReplica(base.Save())
 	other.SpliceText("text", 4, 0, " there")
 	ctx := context.Background()
 	st.Append(ctx, id, base.LastChange(), 1)
@@ -335,7 +336,7 @@ func writeTar(t *testing.T, entries ...[2]string) string {
 }
 
 func TestImportRejectsBadFilesAndKeepsGoing(t *testing.T) {
-	good := crdt.NewReplica()
+	good := crdttest.NewReplica()
 	good.SpliceText("text", 0, 0, "fine")
 	goodID, badID, cutID := crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()
 	valid := good.Save()
@@ -379,7 +380,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	chunk := crdt.NewReplica()
+	chunk := crdttest.NewReplica()
 	chunk.SpliceText("text", 0, 0, strings.Repeat("x", 1000))
 	c := chunk.LastChange()
 	committed := map[string]bool{}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/storage"
 )
 
@@ -19,7 +20,7 @@ func TestAPIDamagedDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := crdt.NewDocumentID()
-	r := crdt.NewReplica()
+	r := crdttest.NewReplica()
 	if err := r.SpliceText("text", 0, 0, "kept"); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	editorweb "github.com/weft-dev/weft/editor-web"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
@@ -153,13 +154,13 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 	}
 
 	// A seed message with a change in it, to mutate.
-	seed := crdt.NewReplica()
+	seed := crdttest.NewReplica()
 	seed.SpliceText("text", 0, 0, "the quick brown fox jumps over the lazy dog")
 	seedMsg, _ := seed.GenerateMessage()
 	if n, _ := crdt.MessageChanges(seedMsg); n == 0 {
 		// A fresh sync state first sends only heads; build one with changes.
-		r := crdt.NewReplica()
-		s2 := crdt.NewReplica()
+		r := crdttest.NewReplica()
+		s2 := crdttest.NewReplica()
 		s2.SpliceText("text", 0, 0, "the quick brown fox")
 		m1, _ := s2.GenerateMessage()
 		r.ReceiveMessage(m1)
@@ -235,7 +236,7 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 		target := crdt.NewDocumentID()
 	attack:
 		for sent < last {
-			msg := crdt.MutateSyncMessage(rng, seedMsg)
+			msg := crdttest.MutateSyncMessage(rng, seedMsg)
 			sent++
 			if evil.send(session.Message{Type: session.TypeSync, SenderID: evil.peerID, DocumentID: target, Data: msg}) != nil {
 				break
@@ -298,7 +299,7 @@ func stressMutatedSyncMessages(t *testing.T, withAuth bool) {
 	for _, c := range append(ch.Snapshots, ch.Incrementals...) {
 		all = append(all, c...)
 	}
-	r, err := crdt.LoadReplica(all)
+	r, err := crdttest.LoadReplica(all)
 	if err != nil {
 		t.Fatal(err)
 	}

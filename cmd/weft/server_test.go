@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 )
 
@@ -128,7 +129,7 @@ type wsClient struct {
 	peerID string
 
 	mu       sync.Mutex
-	docs     map[string]*crdt.Replica
+	docs     map[string]*crdttest.Replica
 	onSync   func(doc string, msg []byte) // optional, called under mu
 	light    func(m session.Message)      // optional: replaces replica handling
 	got      chan session.Message         // non-sync frames
@@ -163,7 +164,7 @@ func tryDial(s *server, peerID string, o dialOpts) (*wsClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &wsClient{conn: conn, peerID: peerID, docs: map[string]*crdt.Replica{},
+	c := &wsClient{conn: conn, peerID: peerID, docs: map[string]*crdttest.Replica{},
 		got: make(chan session.Message, 1024), closed: make(chan struct{})}
 	if err := c.send(session.Message{Type: session.TypeJoin, SenderID: peerID,
 		PeerMetadata: &session.PeerMetadata{IsEphemeral: true}, SupportedProtocolVersions: []string{"1"}}); err != nil {
@@ -219,7 +220,7 @@ func (c *wsClient) readLoop() {
 		}
 		r := c.docs[m.DocumentID]
 		if r == nil {
-			r = crdt.NewReplica()
+			r = crdttest.NewReplica()
 			c.docs[m.DocumentID] = r
 		}
 		if err := r.ReceiveMessage(m.Data); err == nil {
@@ -241,7 +242,7 @@ func (c *wsClient) edit(doc string, pos, del int, s string) error {
 	defer c.mu.Unlock()
 	r := c.docs[doc]
 	if r == nil {
-		r = crdt.NewReplica()
+		r = crdttest.NewReplica()
 		c.docs[doc] = r
 	}
 	if err := r.SpliceText("text", pos, del, s); err != nil {
@@ -255,7 +256,7 @@ func (c *wsClient) open(doc string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.docs[doc] == nil {
-		c.docs[doc] = crdt.NewReplica()
+		c.docs[doc] = crdttest.NewReplica()
 	}
 	return c.flush(doc, session.TypeRequest)
 }

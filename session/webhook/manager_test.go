@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/webhook"
 	"github.com/weft-dev/weft/storage"
@@ -33,7 +34,7 @@ func TestManagerChangesBecomeOneDelivery(t *testing.T) {
 
 	ctx := context.Background()
 	id := crdt.NewDocumentID()
-	r := crdt.NewReplica()
+	r := crdttest.NewReplica()
 	r.SpliceText("text", 0, 0, "one")
 	if _, _, err := m.Upload(ctx, id, r.Save()); err != nil {
 		t.Fatal(err)

@@ -5,18 +5,18 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/syncmsg"
-	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // A reader that missed a change, or holds the wrong text, is reported.
 func TestCheckReaders(t *testing.T) {
-	w := crdt.NewReplica()
+	w := crdttest.NewReplica()
 	if err := w.SpliceText("text", 0, 0, "ab"); err != nil {
 		t.Fatal(err)
 	}
 	setup := w.Heads()
 	newReader := func() *reader {
-		r, err := crdt.LoadReplica(w.Save())
+		r, err := crdttest.LoadReplica(w.Save())
 		if err != nil {
 			t.Fatal(err)
 		}

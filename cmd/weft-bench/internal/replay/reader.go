@@ -9,6 +9,7 @@ import (
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/peer"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/syncmsg"
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 )
 
@@ -22,7 +23,7 @@ type arrival struct {
 type reader struct {
 	rn   *run
 	p    *peer.Peer
-	r    *crdt.Replica // after the initial sync; the rest is applied at the end
+	r    *crdttest.Replica // after the initial sync; the rest is applied at the end
 	hs   *syncmsg.HeadSet
 	want int
 
@@ -46,7 +47,7 @@ func newReader(rn *run, url, id string, setup crdt.Heads, want int) (*reader, er
 		return nil, err
 	}
 	rn.add(p)
-	rd := &reader{rn: rn, p: p, r: crdt.NewReplica(), want: want, done: make(chan struct{})}
+	rd := &reader{rn: rn, p: p, r: crdttest.NewReplica(), want: want, done: make(chan struct{})}
 	msg, _ := rd.r.GenerateMessage()
 	if err := p.SendSync(session.TypeRequest, rn.doc, msg); err != nil {
 		return nil, err

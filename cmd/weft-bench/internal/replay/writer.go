@@ -10,6 +10,7 @@ import (
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/syncmsg"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/trace"
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 )
 
@@ -19,7 +20,7 @@ type writer struct {
 	p  *peer.Peer
 
 	rmu     sync.Mutex // the replica
-	r       *crdt.Replica
+	r       *crdttest.Replica
 	loaded  int          // prepared changes applied to r (under rmu)
 	wmu     sync.Mutex   // writes to the connection
 	resyncs int          // server messages that needed the sync machinery (under rmu)
@@ -49,7 +50,7 @@ func newWriter(rn *run, url, id, start string) (*writer, error) {
 		return nil, err
 	}
 	rn.add(p)
-	w := &writer{rn: rn, p: p, r: crdt.NewReplica(), index: map[crdt.Hash]int{}}
+	w := &writer{rn: rn, p: p, r: crdttest.NewReplica(), index: map[crdt.Hash]int{}}
 	if err := w.r.SpliceText("text", 0, 0, start); err != nil {
 		return nil, err
 	}

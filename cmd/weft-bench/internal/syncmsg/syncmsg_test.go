@@ -5,12 +5,13 @@ import (
 
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/syncmsg"
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // The parser reads what crdt builds, and a Replica applies what Build
 // builds from received chunks, delivered in any order.
 func TestSyncMessages(t *testing.T) {
-	w := crdt.NewReplica()
+	w := crdttest.NewReplica()
 	var msgs [][]byte
 	for i, s := range []string{"a", "b", "日", "😀"} {
 		if err := w.SpliceText("text", i, 0, s); err != nil {
@@ -55,7 +56,7 @@ func TestSyncMessages(t *testing.T) {
 	if !crdt.Heads(hs.List()).Equal(w.Heads()) {
 		t.Fatalf("heads %v, want %v", hs.List(), w.Heads())
 	}
-	r := crdt.NewReplica()
+	r := crdttest.NewReplica()
 	if err := r.ReceiveMessage(syncmsg.Build(hs.List(), chunks)); err != nil {
 		t.Fatal(err)
 	}

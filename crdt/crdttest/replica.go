@@ -1,11 +1,14 @@
-package crdt
+package crdttest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"github.com/weft-dev/weft/crdt"
 )
 
 // Replica is an in-process document with one sync state: the client side
@@ -15,7 +18,7 @@ import (
 type Replica struct {
 	doc   *automerge.Doc
 	ss    *automerge.SyncState
-	acked Heads
+	acked crdt.Heads
 	// last is the last message received, for Reply.
 	last []byte
 	// at, when set, timestamps commits (tests want reproducible hashes).
@@ -28,11 +31,22 @@ func NewReplica() *Replica {
 	return &Replica{doc: d, ss: automerge.NewSyncState(d)}
 }
 
-// LoadReplica loads a replica from saved bytes.
+// LoadReplica loads a replica from saved bytes (a document, change chunks,
+// or a document followed by change chunks, as storage holds them). Errors
+// wrap crdt.ErrCorrupt.
 func LoadReplica(b []byte) (*Replica, error) {
-	d, err := loadDoc(b)
-	if err != nil {
-		return nil, err
+	d := automerge.New()
+	if len(b) > 0 {
+		// automerge.Load drops a chunk it cannot parse, and everything
+		// after it, without an error; crdt's own load checks the chunks
+		// first, so a test that loads stored bytes sees the damage.
+		if _, err := crdt.NewLocal(nil).Open(context.Background(), "check", b); err != nil {
+			return nil, err
+		}
+		var err error
+		if d, err = automerge.Load(b); err != nil {
+			return nil, fmt.Errorf("%w: %v", crdt.ErrCorrupt, err)
+		}
 	}
 	return &Replica{doc: d, ss: automerge.NewSyncState(d)}, nil
 }
@@ -64,7 +78,7 @@ func (r *Replica) SpliceText(key string, pos, del int, insert string) error {
 // copy) into the replica.
 func (r *Replica) ApplyChanges(chunks ...[]byte) error {
 	if err := r.doc.LoadIncremental(bytes.Join(chunks, nil)); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return fmt.Errorf("%w: %v", crdt.ErrBadMessage, err)
 	}
 	return nil
 }
@@ -92,7 +106,28 @@ func (r *Replica) Text(key string) (string, error) {
 }
 
 // Heads returns the replica's heads.
-func (r *Replica) Heads() Heads { return heads(r.doc) }
+func (r *Replica) Heads() crdt.Heads {
+	hs := r.doc.Heads()
+	out := make(crdt.Heads, len(hs))
+	for i, h := range hs {
+		out[i] = crdt.Hash(h)
+	}
+	sortHeads(out)
+	return out
+}
+
+// sortHeads sorts heads bytewise, as crdt reports them.
+func sortHeads(hs crdt.Heads) {
+	slices.SortFunc(hs, func(a, b crdt.Hash) int { return bytes.Compare(a[:], b[:]) })
+}
+
+// catch turns a panic of automerge-go (on an unexpected C result) into an
+// error wrapping crdt.ErrBadMessage.
+func catch(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: automerge panicked: %v", crdt.ErrBadMessage, r)
+	}
+}
 
 // Save returns the whole document.
 func (r *Replica) Save() []byte { return r.doc.Save() }
@@ -111,7 +146,7 @@ func (r *Replica) ReceiveMessage(msg []byte) (err error) {
 	defer catch(&err)
 	r.last = nil
 	if _, err := r.ss.ReceiveMessage(msg); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return fmt.Errorf("%w: %v", crdt.ErrBadMessage, err)
 	}
 	r.last = msg
 	return nil
@@ -133,7 +168,7 @@ func (r *Replica) ReceiveMessage(msg []byte) (err error) {
 func (r *Replica) Reply() ([]byte, bool) {
 	m, ok := r.GenerateMessage()
 	if !ok && r.last != nil {
-		if theirs, err := MessageHeads(r.last); err == nil {
+		if theirs, err := crdt.MessageHeads(r.last); err == nil {
 			sortHeads(theirs)
 			if !theirs.Equal(r.Heads()) {
 				if ss, err := automerge.LoadSyncState(r.doc, r.ss.Save()); err == nil {
@@ -154,7 +189,27 @@ func (r *Replica) Reply() ([]byte, bool) {
 		return nil, false
 	}
 	r.acked = hs
-	return buildMessage(hs, hs, nil), true
+	return crdt.AckMessage(hs), true
+}
+
+// SetActor sets the actor id (hex) of the replica's next changes.
+func (r *Replica) SetActor(hex string) error { return r.doc.SetActorID(hex) }
+
+// SetCommitTime timestamps the replica's (and its forks') next commits
+// with t, for reproducible hashes.
+func (r *Replica) SetCommitTime(t time.Time) { r.at = t }
+
+// ResumeSync restarts the sync as a reconnecting client that persisted its
+// sync state does: from the saved shared heads, with nothing in flight and
+// nothing acknowledged.
+func (r *Replica) ResumeSync() error {
+	ss, err := automerge.LoadSyncState(r.doc, r.ss.Save())
+	if err != nil {
+		return err
+	}
+	r.ResetSync()
+	r.ss = ss
+	return nil
 }
 
 // ResetSync forgets the sync state, as a reconnecting client does.
@@ -175,7 +230,7 @@ func (r *Replica) LastChange() []byte {
 }
 
 // Has reports whether the replica holds the change with hash h.
-func (r *Replica) Has(h Hash) bool {
+func (r *Replica) Has(h crdt.Hash) bool {
 	_, err := r.doc.Change(automerge.ChangeHash(h))
 	return err == nil
 }
@@ -188,14 +243,10 @@ func (r *Replica) Has(h Hash) bool {
 func (r *Replica) ChangeMessage() []byte {
 	hs := r.Heads()
 	if len(hs) == 1 {
-		return buildMessage(hs, hs, [][]byte{r.LastChange()})
+		return crdt.LiveMessage(hs, [][]byte{r.LastChange()})
 	}
 	if m, ok := r.Reply(); ok {
 		return m
 	}
-	return AckMessage(hs)
+	return crdt.AckMessage(hs)
 }
-
-// AckMessage returns the acknowledgement a peer at heads sends to say it is
-// in sync (PROTOCOL.md §8 step 8).
-func AckMessage(heads Heads) []byte { return buildMessage(heads, heads, nil) }
