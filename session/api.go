@@ -83,7 +83,7 @@ func (m *Manager) Edit(ctx context.Context, req EditRequest) (EditResult, error)
 		if req.IfHeads != nil && !req.IfHeads.Equal(d.heads) {
 			return fmt.Errorf("%w: heads are %s", ErrMoved, d.heads)
 		}
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		out, err := m.cfg.Engine.Edit(ctx, crdt.Edit{
 			Doc: d.id, Ops: req.Ops, Message: req.Message, Time: time.Now(),
 			Base: req.Base, Restore: req.Restore, Peers: d.peerKeys(),
@@ -121,7 +121,7 @@ func (m *Manager) View(ctx context.Context, v crdt.View) ([]byte, crdt.Heads, er
 			return err
 		}
 		heads = d.heads
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		defer cancel()
 		var err error
 		out, err = m.cfg.Engine.View(ctx, v)
@@ -153,7 +153,7 @@ func (m *Manager) History(ctx context.Context, q crdt.HistoryQuery) ([]crdt.Chan
 		if err := d.exists(); err != nil {
 			return err
 		}
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		defer cancel()
 		var err error
 		page, total, err = m.cfg.Engine.History(ctx, q)
@@ -198,7 +198,7 @@ func (m *Manager) Upload(ctx context.Context, doc string, data []byte) (EditResu
 		if err != nil {
 			return err
 		}
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		defer cancel()
 		if err := m.cfg.Engine.Probe(ctx, append(cur, data...), crdt.AckMessage(nil)); err != nil {
 			return err
@@ -241,7 +241,7 @@ func (m *Manager) Delete(ctx context.Context, doc string) error {
 			cl.fail(ErrCloseDeleted)
 			d.drop(cl)
 		}
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		defer cancel()
 		if d.loaded {
 			m.cfg.Engine.Close(ctx, d.id)
@@ -269,7 +269,7 @@ func (m *Manager) PutVersion(ctx context.Context, doc string, v storage.Version,
 			heads = d.heads
 		} else {
 			// Unknown heads fail the view with crdt.ErrBadEdit.
-			ctx, cancel := ctxTimeout()
+			ctx, cancel := d.m.callCtx()
 			defer cancel()
 			if _, err := m.cfg.Engine.View(ctx, crdt.View{Doc: d.id, At: heads}); err != nil {
 				return d.apiError(r, err)
@@ -279,7 +279,7 @@ func (m *Manager) PutVersion(ctx context.Context, doc string, v storage.Version,
 		if v.Time.IsZero() {
 			v.Time = time.Now().UTC()
 		}
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		defer cancel()
 		err := m.cfg.Store.PutVersion(ctx, d.id, v)
 		if errors.Is(err, storage.ErrExists) {

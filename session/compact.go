@@ -57,7 +57,7 @@ func (d *document) maybeCompact(r *round, async bool) {
 		d.slowLoad = false // already one snapshot: nothing to fold
 		return
 	}
-	ctx, cancel := ctxTimeout()
+	ctx, cancel := d.m.callCtx()
 	defer cancel()
 	snap, err := d.m.cfg.Engine.Save(ctx, d.id)
 	if dead(err) {
@@ -77,7 +77,7 @@ func (d *document) maybeCompact(r *round, async bool) {
 	}
 	d.compacting = true
 	go func() {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		defer cancel()
 		c.err = d.checkSnapshot(ctx, snap)
 		d.postRelay(event{kind: evCompacted, compacted: c})
@@ -98,7 +98,7 @@ func (d *document) compacted(c *compaction) {
 		d.damage("snapshot", fmt.Errorf("%w: %w", crdt.ErrDamaged, c.err))
 		return
 	}
-	ctx, cancel := ctxTimeout()
+	ctx, cancel := d.m.callCtx()
 	defer cancel()
 	if err := d.m.cfg.Store.Compact(ctx, d.id, c.snap, c.upTo, c.changes); err != nil {
 		d.log.Warn("compaction failed", "err", err)
@@ -131,7 +131,7 @@ func (d *document) unsubscribe() {
 // release releases the engine's copy.
 func (d *document) release() {
 	if d.loaded {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		d.m.cfg.Engine.Close(ctx, d.id)
 		cancel()
 		d.m.cfg.Metrics.DocClosed()

@@ -66,7 +66,7 @@ func (d *document) salvage(chunks storage.Chunks, openErr error) ([]byte, crdt.H
 		}
 		bad++
 		reason := fmt.Sprintf("chunk %d of %d does not load: %v", i+1, len(all), err)
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		if err := d.m.cfg.Store.SetAside(ctx, d.id, c, reason); err != nil {
 			cancel()
 			return nil, nil, fmt.Errorf("setting a damaged chunk aside: %w", err)

@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"slices"
 	"sync"
@@ -271,8 +270,4 @@ func (d *document) finish() {
 		}
 		d.close()
 	})
-}
-
-func ctxTimeout() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), callTimeout)
 }

@@ -105,7 +105,7 @@ func (d *document) load() ([]byte, error) {
 // open loads data into the engine, waiting out a worker restart.
 func (d *document) open(data []byte) (heads crdt.Heads, err error) {
 	err = retrying(func() error {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		defer cancel()
 		heads, err = d.m.cfg.Engine.Open(ctx, d.id, data)
 		return err
@@ -186,7 +186,7 @@ func (d *document) reload(r *round) ([]byte, error) {
 	}
 	keys := make([]string, 0, len(d.peers))
 	for cl := range d.peers {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		d.m.cfg.Engine.SetPeer(ctx, d.id, cl.key, nil)
 		cancel()
 		keys = append(keys, cl.key)
@@ -194,7 +194,7 @@ func (d *document) reload(r *round) ([]byte, error) {
 	if r == nil {
 		return data, nil
 	}
-	ctx, cancel := ctxTimeout()
+	ctx, cancel := d.m.callCtx()
 	msgs, err := d.m.cfg.Engine.Generate(ctx, d.id, keys)
 	cancel()
 	if err != nil {

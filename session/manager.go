@@ -95,9 +95,13 @@ type Metrics interface {
 
 // Manager owns the open documents and the connected clients.
 type Manager struct {
-	cfg    Config
-	log    *slog.Logger
-	peerID string
+	// root is the context of every engine and storage call; Shutdown ends
+	// it when its own context ends first, so that it bounds them.
+	root    context.Context
+	stopAll context.CancelFunc
+	cfg     Config
+	log     *slog.Logger
+	peerID  string
 
 	mu      sync.Mutex // guards the fields below
 	docs    map[string]*document
@@ -163,7 +167,10 @@ func NewManager(cfg Config) (*Manager, error) {
 	if peerID == "" {
 		peerID = "weft-" + cfg.Store.StorageID()
 	}
+	root, cancel := context.WithCancel(context.Background())
 	m := &Manager{
+		root:    root,
+		stopAll: cancel,
 		cfg:     cfg,
 		log:     cfg.Logger,
 		peerID:  peerID,
@@ -420,10 +427,17 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		clear(m.docs)
 		m.memTotal = 0
 		m.mu.Unlock()
+		m.stopAll()
 		return nil
 	case <-ctx.Done():
+		m.stopAll() // the engine and storage calls in flight give up
 		return ctx.Err()
 	}
+}
+
+// callCtx bounds one engine or storage call: callTimeout, and Shutdown.
+func (m *Manager) callCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(m.root, callTimeout)
 }
 
 type nopMetrics struct{}

@@ -52,7 +52,7 @@ func (d *document) measure(force bool) int64 {
 	if !d.memAt.IsZero() && !force && (d.memChanges == d.changes || time.Since(d.memAt) < memRefresh) {
 		return d.memLast
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(d.m.root, 5*time.Second)
 	st, err := d.m.cfg.Engine.Stats(ctx, d.id)
 	cancel()
 	if err == nil && st.Memory > 0 {

@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,5 +117,52 @@ func TestPanicInOneDocument(t *testing.T) {
 	}
 	if _, _, err := e.m.View(context.Background(), crdt.View{Doc: x}); err != nil {
 		t.Fatalf("API read after the panic: %v", err)
+	}
+}
+
+// blockingEngine's Receive waits for its context: a stand-in for an engine
+// call that would not return by itself.
+type blockingEngine struct {
+	crdt.Engine
+	once            sync.Once
+	entered, gaveUp chan struct{}
+}
+
+func (b *blockingEngine) block(ctx context.Context) error {
+	b.once.Do(func() { close(b.entered) })
+	<-ctx.Done()
+	close(b.gaveUp)
+	return ctx.Err()
+}
+
+func (b *blockingEngine) Receive(ctx context.Context, _ crdt.Receive) (crdt.Result, error) {
+	return crdt.Result{}, b.block(ctx)
+}
+
+func (b *blockingEngine) ReceiveAll(ctx context.Context, rs []crdt.Receive) ([]crdt.Result, []error, error) {
+	return nil, nil, b.block(ctx)
+}
+
+// TestShutdownBoundsCallsInFlight: when Shutdown's context ends first, the
+// engine call a document is waiting on is cancelled too.
+func TestShutdownBoundsCallsInFlight(t *testing.T) {
+	eng := &blockingEngine{Engine: crdt.NewLocal(nil), entered: make(chan struct{}), gaveUp: make(chan struct{})}
+	e := newEnv(t, session.Config{Engine: eng})
+	a := e.join("peer-a")
+	a.send(session.Message{Type: session.TypeSync, DocumentID: crdt.NewDocumentID(), Data: crdt.AckMessage(nil)})
+	select {
+	case <-eng.entered:
+	case <-time.After(waitTimeout):
+		t.Fatal("the sync message never reached the engine")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := e.m.Shutdown(ctx); err == nil {
+		t.Fatal("Shutdown returned before the blocked call ended")
+	}
+	select {
+	case <-eng.gaveUp:
+	case <-time.After(waitTimeout):
+		t.Fatal("the engine call in flight was not cancelled by Shutdown")
 	}
 }

@@ -19,7 +19,7 @@ func (d *document) peer(cl *Client) *docPeer {
 	if cl.storageID != "" && len(d.heads) > 0 {
 		// A returning peer resumes from the heads it shared last time.
 		if state, err := d.m.cfg.Store.LoadSyncState(d.id, cl.storageID); err == nil {
-			ctx, cancel := ctxTimeout()
+			ctx, cancel := d.m.callCtx()
 			if err := d.m.cfg.Engine.SetPeer(ctx, d.id, cl.key, state); err != nil {
 				d.log.Warn("stored sync state rejected", "peer", cl.peerID, "err", err)
 			}
@@ -67,7 +67,7 @@ func (d *document) leave(cl *Client) {
 		return
 	}
 	if cl.storageID != "" && d.loaded && len(d.heads) > 0 {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		state, err := d.m.cfg.Engine.PeerState(ctx, d.id, cl.key)
 		if err == nil && len(state) > 0 {
 			err = d.m.cfg.Store.SaveSyncState(ctx, d.id, cl.storageID, state)
@@ -82,7 +82,7 @@ func (d *document) leave(cl *Client) {
 
 func (d *document) drop(cl *Client) {
 	if d.loaded {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		d.m.cfg.Engine.DropPeer(ctx, d.id, cl.key)
 		cancel()
 	}

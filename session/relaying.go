@@ -53,7 +53,7 @@ func (d *document) publish() {
 		return
 	}
 	if d.pub.Len() > 0 {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		if err := r.PublishChanges(ctx, d.id, bytes.Clone(d.pub.Bytes())); err != nil {
 			// The others catch up when the relay is back (Poke).
 			d.log.Warn("publishing changes failed", "err", err)
@@ -75,7 +75,7 @@ func (d *document) doCatchUp(r *round) {
 	if d.m.cfg.Relay == nil {
 		return // one node: what is missing can only come from a peer
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
+	ctx, cancel := context.WithTimeout(d.m.root, catchUpTimeout)
 	answers, err := d.m.cfg.Relay.CatchUp(ctx, d.id)
 	cancel()
 	if err != nil {
@@ -94,7 +94,7 @@ func (d *document) doCatchUp(r *round) {
 // round, not published again.
 func (d *document) merge(r *round, data []byte) {
 	start := time.Now()
-	ctx, cancel := ctxTimeout()
+	ctx, cancel := d.m.callCtx()
 	res, err := d.m.cfg.Engine.Merge(ctx, crdt.Merge{Doc: d.id, Data: data, Peers: d.peerKeys()})
 	cancel()
 	d.mergeErr = err

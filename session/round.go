@@ -133,7 +133,7 @@ func (r *round) answer() {
 // document's writes).
 func (d *document) persist(chunk []byte, n int) error {
 	start := time.Now()
-	ctx, cancel := ctxTimeout()
+	ctx, cancel := d.m.callCtx()
 	defer cancel()
 	seq, err := d.m.cfg.Store.Append(ctx, d.id, chunk, n)
 	if err != nil {

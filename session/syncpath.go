@@ -31,7 +31,7 @@ func (d *document) syncRun(r *round, run []event) {
 		rs[i] = crdt.Receive{Doc: d.id, Peer: ev.cl.key, Msg: ev.msg.Data, Others: d.othersFor(ev)}
 	}
 	start := time.Now()
-	ctx, cancel := ctxTimeout()
+	ctx, cancel := d.m.callCtx()
 	results, errs, err := d.m.cfg.Engine.ReceiveAll(ctx, rs)
 	cancel()
 	if err != nil {
@@ -71,7 +71,7 @@ func (d *document) sync(r *round, ev event) {
 	)
 	guilty := false
 	for attempt := 0; attempt < 5; attempt++ {
-		ctx, cancel := ctxTimeout()
+		ctx, cancel := d.m.callCtx()
 		res, err = d.m.cfg.Engine.Receive(ctx, crdt.Receive{Doc: d.id, Peer: cl.key, Msg: ev.msg.Data, Others: d.othersFor(ev)})
 		cancel()
 		if !dead(err) {
@@ -86,7 +86,7 @@ func (d *document) sync(r *round, ev event) {
 			d.m.cfg.Metrics.EngineCrash()
 			// Other messages were in flight on that worker too: try this
 			// one alone, in the probe worker, to know if it is guilty.
-			ctx, cancel := ctxTimeout()
+			ctx, cancel := d.m.callCtx()
 			perr := d.m.cfg.Engine.Probe(ctx, data, ev.msg.Data)
 			cancel()
 			if perr != nil {
@@ -146,7 +146,7 @@ func (d *document) resync(r *round, cl *Client) {
 		return
 	}
 	d.peer(cl)
-	ctx, cancel := ctxTimeout()
+	ctx, cancel := d.m.callCtx()
 	defer cancel()
 	err := d.m.cfg.Engine.SetPeer(ctx, d.id, cl.key, nil)
 	if err != nil {
