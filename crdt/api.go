@@ -2,14 +2,8 @@ package crdt
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 )
-
-// ErrBadEdit: an edit, view or history request does not fit the document
-// (unknown path, wrong type, index out of range, unknown heads). Wrapped
-// with the details; the document is unchanged.
-var ErrBadEdit = errors.New("crdt: bad edit")
 
 // Op is one operation of a server-side edit, addressed by a JSON pointer
 // (RFC 6901) into the document. Its JSON form is the HTTP API's.

@@ -11,13 +11,9 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 )
-
-// ErrBadMessage is returned for sync messages that do not parse.
-var ErrBadMessage = errors.New("crdt: malformed sync message")
 
 const (
 	syncV1 = 0x42

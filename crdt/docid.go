@@ -3,13 +3,9 @@ package crdt
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math/big"
 )
-
-// ErrInvalidID is returned for document ids that are not bs58check strings.
-var ErrInvalidID = errors.New("crdt: invalid document id")
 
 const b58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 

@@ -1,25 +1,6 @@
 package crdt
 
-import (
-	"context"
-	"errors"
-)
-
-// Errors returned by engines. Callers match them with errors.Is.
-var (
-	// ErrNotOpen: the document is not open in the engine; after a worker
-	// restart every document it held reports this until it is reopened.
-	ErrNotOpen = errors.New("crdt: document not open")
-	// ErrCrashed: the worker process died while running this request. The
-	// input of the request is the prime suspect.
-	ErrCrashed = errors.New("crdt: worker crashed")
-	// ErrCorrupt: stored or uploaded bytes are not a valid Automerge document.
-	ErrCorrupt = errors.New("crdt: corrupt document")
-	// ErrTooLarge: input over the configured size limit.
-	ErrTooLarge = errors.New("crdt: input too large")
-	// ErrClosed: the engine was shut down.
-	ErrClosed = errors.New("crdt: engine closed")
-)
+import "context"
 
 // Engine runs Automerge documents and per-peer sync states. A document is
 // addressed by its id, a peer by any string the caller picks. Calls for one

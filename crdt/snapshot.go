@@ -1,17 +1,10 @@
 package crdt
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/automerge/automerge-go"
 )
-
-// ErrDamaged: the document holds a change that automerge-rs 0.5.0 applied
-// but cannot write back as a document chunk that loads (it re-encodes the
-// change's ops differently, so the rebuilt hashes do not match). The
-// change chunks as received still load; a snapshot of them does not.
-var ErrDamaged = errors.New("crdt: document cannot be saved as one snapshot")
 
 // snapshot returns the document as one document chunk, checked to load
 // back to the same heads: a compaction that stored an unloadable snapshot
