@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // funcSrc is a function whose declaration spans lines lines.
@@ -134,3 +136,5 @@ func TestRunInGitRepo(t *testing.T) {
 		t.Fatalf("clean tree: exit %d, stdout %q", code, out.String())
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // fakeTB records Fatalf instead of ending the test; For returns after it.
@@ -97,3 +99,5 @@ func TestConditionTrueAtDeadlinePasses(t *testing.T) {
 		t.Errorf("Fatalf calls %q", f.fatal)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
