@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
@@ -176,23 +177,27 @@ func TestClusterPartition(t *testing.T) {
 
 // A node that missed a message (a gap: changes that wait for their
 // dependencies) catches up by itself.
+// On synctest's fake clock: the gap timer (250 ms, doubling) fires as soon as
+// every goroutine waits.
 func TestClusterGapCatchUp(t *testing.T) {
-	c := newCluster(t, 2)
-	doc := crdt.NewDocumentID()
-	a := c.client(t, 0, "alice")
-	a.open(doc, newText(t, "base"))
-	b := c.client(t, 1, "bob")
-	b.open(doc, crdttest.NewReplica())
-	converged(t, doc, "base", a, b)
-	c.relays[1].Disconnect()
-	a.edit(doc, appendText(" lost"))
-	converged(t, doc, "base lost", a)
-	// Reconnect without telling node 1 (no OnReconnect): the next change
-	// arrives without its dependency.
-	c.relays[1].Disconnect()
-	reconnectQuietly(c.relays[1])
-	a.edit(doc, appendText(" found"))
-	converged(t, doc, "base lost found", a, b)
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 2)
+		doc := crdt.NewDocumentID()
+		a := c.client(t, 0, "alice")
+		a.open(doc, newText(t, "base"))
+		b := c.client(t, 1, "bob")
+		b.open(doc, crdttest.NewReplica())
+		converged(t, doc, "base", a, b)
+		c.relays[1].Disconnect()
+		a.edit(doc, appendText(" lost"))
+		converged(t, doc, "base lost", a)
+		// Reconnect without telling node 1 (no OnReconnect): the next change
+		// arrives without its dependency.
+		c.relays[1].Disconnect()
+		reconnectQuietly(c.relays[1])
+		a.edit(doc, appendText(" found"))
+		converged(t, doc, "base lost found", a, b)
+	})
 }
 
 func reconnectQuietly(r *session.MemRelay) { r.SetConnected(true) }
