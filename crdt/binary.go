@@ -48,45 +48,38 @@ func (r *reader) fail(what string) {
 	}
 }
 
-// uleb reads an unsigned LEB128 integer.
-func (r *reader) uleb() uint64 {
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
+// leb reads a LEB128 integer's value bits, and the shift and value of its
+// last byte (for sleb's sign).
+func (r *reader) leb() (v uint64, shift uint, last byte) {
+	for shift = 0; shift < 64; shift += 7 {
 		if r.off >= len(r.b) {
 			r.fail("truncated integer")
-			return 0
+			return 0, 0, 0
 		}
 		c := r.b[r.off]
 		r.off++
 		v |= uint64(c&0x7f) << shift
 		if c < 0x80 {
-			return v
+			return v, shift, c
 		}
 	}
 	r.fail("integer overflow")
-	return 0
+	return 0, 0, 0
+}
+
+// uleb reads an unsigned LEB128 integer.
+func (r *reader) uleb() uint64 {
+	v, _, _ := r.leb()
+	return v
 }
 
 // sleb reads a signed LEB128 integer.
 func (r *reader) sleb() int64 {
-	var v int64
-	for shift := uint(0); shift < 64; shift += 7 {
-		if r.off >= len(r.b) {
-			r.fail("truncated integer")
-			return 0
-		}
-		c := r.b[r.off]
-		r.off++
-		v |= int64(c&0x7f) << shift
-		if c < 0x80 {
-			if shift+7 < 64 && c&0x40 != 0 {
-				v |= -1 << (shift + 7)
-			}
-			return v
-		}
+	v, shift, last := r.leb()
+	if shift+7 < 64 && last&0x40 != 0 {
+		v |= ^uint64(0) << (shift + 7)
 	}
-	r.fail("integer overflow")
-	return 0
+	return int64(v)
 }
 
 // take returns the next n bytes (a slice of the input, not a copy).

@@ -23,6 +23,8 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
+
+	"github.com/weft-dev/weft/storage/testwait"
 )
 
 // poolWatchdog is crdt.Pool.Shutdown's timer that kills a worker still
@@ -41,24 +43,7 @@ type server struct {
 	ws   string // ws://127.0.0.1:port/
 	data string
 	stop func() error
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testwait.Log
 }
 
 // startServer runs "weft serve" with args on a free port; data "" means a
@@ -69,7 +54,7 @@ func startServer(t testing.TB, data string, args ...string) *server {
 		data = t.TempDir()
 	}
 	pr, pw := io.Pipe()
-	logs := &syncBuffer{}
+	logs := &testwait.Log{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "debug"}, args...)

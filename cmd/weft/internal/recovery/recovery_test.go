@@ -7,33 +7,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/weft-dev/weft/storage/testwait"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A panicking handler answers 500 with the JSON error body, is logged
 // once with its stack and counted, and the server goes on serving; a
 // panic after the response started leaves that response alone.
 func TestHandlerPanicIs500AndServerKeepsServing(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testwait.Log{}
 	var panics atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("handler bug") })
@@ -90,7 +74,7 @@ func TestHandlerPanicIs500AndServerKeepsServing(t *testing.T) {
 
 // net/http's own abort is passed on: not logged, not counted.
 func TestAbortHandlerPassedOn(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testwait.Log{}
 	var panics atomic.Int32
 	h := HTTP(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }),
 		slog.New(slog.NewTextHandler(logs, nil)), func() { panics.Add(1) })

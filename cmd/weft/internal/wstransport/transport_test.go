@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 		s.WriteBinary(b)
 	})
 	var released, panics atomic.Int32
-	logs := &syncBuffer{}
+	logs := &testwait.Log{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		upgrade(m, w, r, nil, func() { released.Add(1) }, log, func() { panics.Add(1) })
@@ -80,21 +79,4 @@ func TestUpgradeRecoversPanic(t *testing.T) {
 	good.Close()
 	testwait.Until(t, 5*time.Second, "the second admission slot to be released", func() bool { return released.Load() == 2 })
 	m.Close()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
