@@ -3,24 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch/launchtest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/trace/tracetest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/workload"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		launchtest.Cleanup()
-		os.Exit(code)
-	}))
-}
+func TestMain(m *testing.M) { launchtest.Main(m) }
 
 // The command line end to end: JSON output of idle mode.
 func TestIdleCommand(t *testing.T) {

@@ -2,23 +2,15 @@ package replay
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch/launchtest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/trace/tracetest"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/workload"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		launchtest.Cleanup()
-		os.Exit(code)
-	}))
-}
+func TestMain(m *testing.M) { launchtest.Main(m) }
 
 // A short replay against a real weft: every change reaches both readers,
 // the texts converge, and the figures are filled in.

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch"
+
+	"go.uber.org/goleak"
 )
 
 var (
@@ -51,7 +53,16 @@ func build() {
 	}
 }
 
-// Cleanup removes the built binary; TestMain calls it after m.Run.
+// Main is the TestMain of a package that starts weft: it runs the tests,
+// checks that no goroutine leaked, and removes the built binary.
+func Main(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		Cleanup()
+		os.Exit(code)
+	}))
+}
+
+// Cleanup removes the built binary; Main calls it after the tests.
 func Cleanup() {
 	if weftBin != "" {
 		os.RemoveAll(filepath.Dir(weftBin))
