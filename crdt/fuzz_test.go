@@ -13,11 +13,7 @@ import (
 // worker may die (that is the point of it), this process must not, and
 // every error must be one of the engine's sentinels.
 func FuzzReceive(f *testing.F) {
-	c := crdttest.NewReplica()
-	c.SpliceText("text", 0, 0, "hello fuzz")
-	msg, _ := c.GenerateMessage()
-	f.Add(msg)
-	f.Add(crdt.BuildMessage(c.Heads(), nil, [][]byte{c.LastChange()}))
+	addSyncSeeds(f)
 	f.Add([]byte{0x42, 0, 0, 1, 0, 0, 0, 2, 2, 0x84})
 	p, err := crdt.NewPool(&crdt.PoolOptions{Workers: 1})
 	if err != nil {
@@ -35,4 +31,16 @@ func FuzzReceive(f *testing.F) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}
 	})
+}
+
+// addSyncSeeds adds the fuzz seeds every sync-message target starts from:
+// a real first message and a hand-built one carrying a change. It returns
+// the replica they came from.
+func addSyncSeeds(f *testing.F) *crdttest.Replica {
+	c := crdttest.NewReplica()
+	c.SpliceText("text", 0, 0, "hello fuzz")
+	msg, _ := c.GenerateMessage()
+	f.Add(msg)
+	f.Add(crdt.BuildMessage(c.Heads(), nil, [][]byte{c.LastChange()}))
+	return c
 }

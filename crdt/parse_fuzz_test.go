@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/crdt"
-	"github.com/weft-dev/weft/crdt/crdttest"
 )
 
 // FuzzParse feeds arbitrary bytes to every parser of client bytes that runs
@@ -14,11 +13,7 @@ import (
 // and each must fail with its package sentinel; a message that parses must
 // read the same through every view of it.
 func FuzzParse(f *testing.F) {
-	c := crdttest.NewReplica()
-	c.SpliceText("text", 0, 0, "hello fuzz")
-	msg, _ := c.GenerateMessage()
-	f.Add(msg)
-	f.Add(crdt.BuildMessage(c.Heads(), nil, [][]byte{c.LastChange()}))
+	c := addSyncSeeds(f)
 	f.Add(c.Save())
 	f.Add(c.LastChange())
 	f.Add([]byte{0x42, 0x01})
