@@ -1,3 +1,4 @@
+import { openModal } from "./dialog"
 import { h, svg } from "./dom"
 import { icons } from "./icons"
 import { identity, initials, saveName, savedName, suggestedName } from "./identity"
@@ -95,13 +96,8 @@ export function askName(renaming = false): Promise<string | null> {
         form.requestSubmit()
       }
     })
-    dialog.addEventListener("close", () => {
-      dialog.remove()
-      resolve(result)
-    })
-    document.body.append(dialog)
-    dialog.showModal()
-    input.focus()
+    const answer = openModal(dialog, input, () => result)
     input.select()
+    resolve(answer)
   })
 }
