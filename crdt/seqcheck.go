@@ -24,6 +24,9 @@ type actorSeqs map[string]uint64
 // A change whose dependencies are missing waits inside Automerge and is
 // not judged here: honest peers send those too, out of order.
 func (d *docState) checkSeqs(cs []rawChange, had map[Hash]bool) error {
+	if len(cs) == 0 {
+		return nil // an acknowledgement: nothing to judge
+	}
 	var next map[string]uint64 // this message's changes so far
 	applies := map[Hash]bool{} // this message's changes that apply now
 	for _, c := range cs {
@@ -38,7 +41,11 @@ func (d *docState) checkSeqs(cs []rawChange, had map[Hash]bool) error {
 			}
 			cur, ok := next[actor]
 			if !ok {
-				cur = d.seqs()[actor]
+				seqs := d.seqs()
+				if seqs == nil {
+					continue // the history could not be read: the snapshot check still holds
+				}
+				cur = seqs[actor]
 			}
 			if seq != cur+1 {
 				return fmt.Errorf("%w: change %s of actor %s has seq %d, not %d", ErrBadMessage, c.hash, actor, seq, cur+1)
@@ -53,16 +60,17 @@ func (d *docState) checkSeqs(cs []rawChange, had map[Hash]bool) error {
 }
 
 // seqs returns each actor's highest seq, built from the whole history on
-// first use.
+// first use; nil if the history cannot be read (an empty map would make
+// every known actor's next change look out of order).
 func (d *docState) seqs() actorSeqs {
 	if d.actors != nil {
 		return d.actors
 	}
-	d.actors = actorSeqs{}
 	all, err := d.doc.Changes()
 	if err != nil {
-		return d.actors
+		return nil
 	}
+	d.actors = actorSeqs{}
 	for _, ch := range all {
 		if a := ch.ActorID(); ch.ActorSeq() > d.actors[a] {
 			d.actors[a] = ch.ActorSeq()
@@ -77,18 +85,32 @@ func (d *docState) noteSeqs(chunks [][]byte) {
 		return
 	}
 	for _, b := range chunks {
-		c, err := parseChange(b)
-		if err != nil || c.opaque {
-			d.actors = nil // unknown to us: rebuild when next needed
-			return
-		}
-		actor, seq, err := changeActorSeq(c)
+		actor, seq, err := chunkActorSeq(b)
 		if err != nil {
-			d.actors = nil
+			d.actors = nil // unknown to us: rebuild when next needed
 			return
 		}
 		d.actors[actor] = max(d.actors[actor], seq)
 	}
+}
+
+// chunkActorSeq reads the actor and seq of a change chunk that is already
+// in the document: its checksum was verified on the way in, so it is not
+// hashed again (this runs for every change that enters).
+func chunkActorSeq(b []byte) (string, uint64, error) {
+	chunk, body, _, err := readChunk(b)
+	if err != nil {
+		return "", 0, err
+	}
+	if chunk[8] != chunkChange {
+		return "", 0, fmt.Errorf("%w: not an uncompressed change", ErrBadMessage)
+	}
+	r := &reader{b: body}
+	r.hashes()
+	if r.err != nil {
+		return "", 0, r.err
+	}
+	return changeActorSeq(rawChange{fields: body[r.off:]})
 }
 
 // changeActorSeq reads the actor (as hex, automerge-go's form) and seq of

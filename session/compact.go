@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,10 +93,16 @@ func (d *document) checkSnapshot(ctx context.Context, snap []byte) error {
 // compacted stores a checked snapshot in place of the chunks it holds.
 func (d *document) compacted(c *compaction) {
 	d.compacting = false
-	if c.err != nil {
-		// The change chunks load; a snapshot of them would not (or the
-		// probe died loading it). Keep them.
+	switch {
+	case errors.Is(c.err, crdt.ErrCorrupt), errors.Is(c.err, crdt.ErrBadMessage), errors.Is(c.err, crdt.ErrCrashed):
+		// The change chunks load; a snapshot of them would not (the probe
+		// refused it, or died loading it alone). Keep them.
 		d.damage("snapshot", fmt.Errorf("%w: %w", crdt.ErrDamaged, c.err))
+		return
+	case c.err != nil:
+		// No verdict (shutting down, a timeout): try again later.
+		d.log.Warn("compaction: checking the snapshot failed", "err", c.err)
+		d.dirty = true
 		return
 	}
 	ctx, cancel := d.m.callCtx()

@@ -16,20 +16,38 @@ import (
 // would let one bad chunk make it unreadable for everyone. A chunk that
 // does not load is set aside in storage for inspection, never deleted.
 
+// asideEarlier marks, in Manager.damaged, a document with chunks set aside
+// in an earlier run (NewManager reads which); Damage then reads the details.
+const asideEarlier = "load: stored chunks set aside in an earlier run"
+
 // Damage describes why a document is damaged; "" when it is not. Chunks
 // set aside in an earlier run still count: what they held is not served.
+// Only a damaged document costs a storage read here.
 func (m *Manager) Damage(doc string) string {
 	m.mu.Lock()
 	why := m.damaged[doc]
 	m.mu.Unlock()
-	if why != "" {
+	if why != asideEarlier {
 		return why
 	}
 	if aside, err := m.cfg.Store.SetAsideChunks(doc); err == nil && len(aside) > 0 {
 		last := aside[len(aside)-1]
 		return fmt.Sprintf("load: %d stored chunks set aside, the last at %s (%s)", len(aside), last.At.Format(time.RFC3339), last.Reason)
 	}
-	return ""
+	return why
+}
+
+// noteEarlierDamage marks the documents with chunks set aside in an
+// earlier run as damaged.
+func (m *Manager) noteEarlierDamage() error {
+	docs, err := m.cfg.Store.SetAsideDocs()
+	if err != nil {
+		return fmt.Errorf("session: reading set-aside chunks: %w", err)
+	}
+	for _, id := range docs {
+		m.damaged[id] = asideEarlier
+	}
+	return nil
 }
 
 // damage records and reports that the document is damaged.

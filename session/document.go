@@ -38,9 +38,15 @@ type event struct {
 	compacted *compaction
 }
 
-// relayed reports whether the event came from another node.
-func (ev event) relayed() bool {
-	return ev.kind >= evRelayChanges && ev.kind != evCall && ev.kind != evCompacted
+// local reports whether a local peer or an API caller posted the event:
+// only their traffic keeps a document open (other nodes' does not, nor
+// does the document's own compaction).
+func (ev event) local() bool {
+	switch ev.kind {
+	case evSync, evEphemeral, evLeave, evResync, evCall:
+		return true
+	}
+	return false
 }
 
 // maxBatch bounds how many queued events one persist round takes.
@@ -232,13 +238,13 @@ func (d *document) drain(batch []event) []event {
 // processed rearms the timers after a batch and reports the document's
 // memory.
 func (d *document) processed(batch []event, t *docTimers) {
-	if slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() }) {
+	if slices.ContainsFunc(batch, func(ev event) bool { return ev.local() }) {
 		// Other nodes' traffic alone does not keep a document open.
 		t.idle.Reset(d.m.cfg.IdleUnload)
 	}
 	// Recency for the memory budget: a local peer's traffic, not its
 	// leaving.
-	d.report(slices.ContainsFunc(batch, func(ev event) bool { return !ev.relayed() && ev.kind != evLeave }))
+	d.report(slices.ContainsFunc(batch, func(ev event) bool { return ev.local() && ev.kind != evLeave }))
 	if d.dirty {
 		t.quiet.Reset(time.Second)
 	}

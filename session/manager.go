@@ -182,8 +182,13 @@ func NewManager(cfg Config) (*Manager, error) {
 		gone:    map[string]*document{},
 		damaged: map[string]string{},
 	}
+	if err := m.noteEarlierDamage(); err != nil {
+		cancel()
+		return nil, err
+	}
 	if cfg.Relay != nil {
 		if err := cfg.Relay.Serve(m.stored); err != nil {
+			cancel()
 			return nil, fmt.Errorf("session: relay: %w", err)
 		}
 		cfg.Relay.OnReconnect(m.reconnected)

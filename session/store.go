@@ -101,4 +101,7 @@ type Store interface {
 	// SetAsideChunks returns docID's set-aside chunks, oldest first (none
 	// is not an error).
 	SetAsideChunks(docID string) ([]storage.Aside, error)
+
+	// SetAsideDocs returns the documents that have set-aside chunks.
+	SetAsideDocs() ([]string, error)
 }

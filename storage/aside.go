@@ -86,3 +86,20 @@ func (s *Store) SetAsideChunks(docID string) ([]Aside, error) {
 	})
 	return out, err
 }
+
+// SetAsideDocs returns the ids of the documents with chunks set aside
+// (one read of the aside bucket's keys, for a server starting up).
+func (s *Store) SetAsideDocs() ([]string, error) {
+	var out []string
+	err := s.view(func(tx *bolt.Tx) error {
+		top := tx.Bucket(bucketAside)
+		if top == nil {
+			return nil
+		}
+		return top.ForEachBucket(func(k []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	return out, err
+}

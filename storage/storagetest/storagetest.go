@@ -35,6 +35,7 @@ type Store interface {
 	Versions(docID string) ([]storage.Version, error)
 	SetAside(ctx context.Context, docID string, chunk []byte, reason string) error
 	SetAsideChunks(docID string) ([]storage.Aside, error)
+	SetAsideDocs() ([]string, error)
 
 	// Close stops the store; every later call but StorageID and Close
 	// fails with storage.ErrClosed. A second Close returns nil.

@@ -66,16 +66,33 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, auth *session.
 	upgrade(t.m, w, r, auth, func() { release(); t.conns.Done() }, t.log, onPanic)
 }
 
-// Close closes every connection (after the session manager has sent its
-// close frames) and waits for their goroutines to be done
-// before it stops melody (or until ctx ends). melody 1.1.4's connection goroutine, ending after
-// its hub stopped, would block for good on the hub's unregister channel
-// and never release its admission slot.
+// closeGrace is how long Close lets peers answer the close frames the
+// session manager sent before it cuts the connections still open.
+const closeGrace = 2 * time.Second
+
+// Close ends every connection and waits for their goroutines before it
+// stops melody (or until ctx ends). The session manager has sent each peer
+// its close frame: peers get closeGrace to read it and close, then the
+// stragglers are cut. Stopping melody first would be wrong: melody 1.1.4's
+// connection goroutine, ending after its hub stopped, blocks for good on
+// the hub's unregister channel and never releases its admission slot.
 func (t *Transport) Close(ctx context.Context) error {
-	sessions, _ := t.m.Sessions()
-	for _, s := range sessions {
-		connOf(s).hardClose()
+	grace, cancel := context.WithTimeout(ctx, closeGrace)
+	defer cancel()
+	if !t.wait(grace) {
+		sessions, _ := t.m.Sessions()
+		for _, s := range sessions {
+			connOf(s).hardClose()
+		}
+		if !t.wait(ctx) {
+			t.log.Warn("WebSocket connections still closing at shutdown")
+		}
 	}
+	return t.m.Close()
+}
+
+// wait reports whether every connection goroutine ended before ctx did.
+func (t *Transport) wait(ctx context.Context) bool {
 	done := make(chan struct{})
 	go func() {
 		t.conns.Wait()
@@ -83,10 +100,10 @@ func (t *Transport) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		return true
 	case <-ctx.Done():
-		t.log.Warn("WebSocket connections still closing at shutdown")
+		return false
 	}
-	return t.m.Close()
 }
 
 // newMelody configures melody where its defaults are wrong for a CRDT
