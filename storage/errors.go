@@ -28,6 +28,14 @@ var (
 	// ErrLocked is returned by Open when another process (or another Store in this process)
 	// holds the data file and the lock was not released within Options.Timeout.
 	ErrLocked = errors.New("storage: data file in use")
+
+	// ErrUnavailable is returned by a shared store (JetStream) that cannot reach a quorum of its
+	// servers now: the write was not acknowledged, the read not answered. It may succeed later.
+	ErrUnavailable = errors.New("storage: unavailable")
+
+	// ErrDeleted is returned by a store that keeps tombstones (JetStream) for a write to a
+	// document deleted while its tombstone lives: a deleted document cannot come back.
+	ErrDeleted = errors.New("storage: document deleted")
 )
 
 // corruptError reports a value of document docID (empty for node-level values) under key that

@@ -1,0 +1,18 @@
+package storage
+
+// Logged is one entry of a document's log in a store shared by the nodes of a cluster
+// (JetStream), as a follower of that log receives it, in log order. Exactly one of these holds:
+//   - Chunk is not nil: an incremental chunk holding Changes changes, appended at Seq (Own: by
+//     this store instance, so the follower already has it).
+//   - Compacted is not 0: a snapshot now covers every chunk up to sequence Compacted; chunks up
+//     to it may have been purged before this follower received them, so a follower whose last
+//     received sequence is below Compacted must merge that snapshot (the store's Snapshot).
+//   - Deleted: the document was deleted (a tombstone); nothing follows.
+type Logged struct {
+	Seq       uint64
+	Chunk     []byte
+	Changes   int
+	Own       bool
+	Compacted uint64
+	Deleted   bool
+}
