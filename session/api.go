@@ -237,20 +237,9 @@ func (m *Manager) Delete(ctx context.Context, doc string) error {
 		if !ok && len(d.heads) == 0 {
 			return fmt.Errorf("%w: %s", ErrNotFound, d.id)
 		}
-		for cl := range d.peers {
-			cl.fail(ErrCloseDeleted)
-			d.drop(cl)
-		}
+		d.forget()
 		ctx, cancel := d.m.callCtx()
 		defer cancel()
-		if d.loaded {
-			m.cfg.Engine.Close(ctx, d.id)
-			d.loaded = false
-		}
-		// An empty document answers like one that never existed until the
-		// goroutine unloads it.
-		d.heads = nil
-		d.snapSize, d.incSize, d.changes, d.lastSeq, d.dirty = 0, 0, 0, 0, false
 		if err := m.cfg.Store.Delete(ctx, d.id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}

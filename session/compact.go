@@ -70,7 +70,7 @@ func (d *document) maybeCompact(r *round, async bool) {
 		d.log.Warn("compaction: save failed", "err", err)
 		return
 	}
-	c := &compaction{snap: snap, upTo: d.lastSeq, changes: d.changes, incSize: d.incSize, incCount: d.incCount}
+	c := &compaction{snap: snap, upTo: d.compactUpTo(), changes: d.changes, incSize: d.incSize, incCount: d.incCount}
 	if !async {
 		c.err = d.checkSnapshot(ctx, snap)
 		d.compacted(c)
@@ -127,12 +127,13 @@ func (d *document) close() {
 	d.release()
 }
 
-// unsubscribe leaves the relay.
+// unsubscribe leaves the relay and stops following the shared log.
 func (d *document) unsubscribe() {
 	if d.unsub != nil {
 		d.unsub()
 		d.unsub = nil
 	}
+	d.stopFollowing()
 }
 
 // release releases the engine's copy.

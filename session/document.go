@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage"
 )
 
 type evKind int
@@ -25,6 +26,7 @@ const (
 	evReconnect      // the relay reconnected: catch up, then poke the others
 	evCall           // an API call (call): run on the goroutine, answer after persist
 	evCompacted      // a snapshot's load check came back (compacted; compact.go)
+	evLogged         // logged: an entry of the shared log (sharedlog.go)
 )
 
 type event struct {
@@ -36,6 +38,8 @@ type event struct {
 	call *call
 	// compacted is the compaction whose snapshot was checked (evCompacted).
 	compacted *compaction
+	// logged is the shared log's entry (evLogged).
+	logged storage.Logged
 }
 
 // local reports whether a local peer or an API caller posted the event:
@@ -120,6 +124,11 @@ type document struct {
 	catchUp bool // catch up (once) in this batch
 
 	mergeErr error // the last merge's engine error, for Upload
+
+	// shared log state (goroutine-owned too); see sharedlog.go
+	unfollow func()    // stops following the log; nil when not following
+	followAt time.Time // the last Follow attempt
+	logSeq   uint64    // every log entry up to it is in the engine
 }
 
 func newDocument(m *Manager, id string) *document {

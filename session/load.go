@@ -43,6 +43,8 @@ func (d *document) firstLoad() {
 	if _, err := d.load(); err != nil {
 		d.broken, d.brokenAt = err, time.Now()
 		d.log.Error("document cannot be loaded", "err", err)
+	} else if d.m.shared != nil {
+		d.follow()
 	} else if d.unsub != nil {
 		d.catchUp = true
 	}
@@ -69,6 +71,7 @@ func (d *document) load() ([]byte, error) {
 			d.incSize += int64(len(c))
 		}
 		d.lastSeq = chunks.LastSeq
+		d.logSeq = max(d.logSeq, chunks.LastSeq)
 		d.incCount, d.snapCount = len(chunks.Incrementals), len(chunks.Snapshots)
 		if meta, err := d.m.cfg.Store.Meta(d.id); err == nil {
 			d.changes = meta.Changes

@@ -60,8 +60,9 @@ type Config struct {
 	Metrics Metrics
 	// Relay joins this node to the others of a cluster; nil means a single
 	// node. NewManager makes it answer other nodes' catch-up requests from
-	// Store and registers for its reconnects; the caller closes it after
-	// Shutdown.
+	// Store and registers for its reconnects, unless Store is a SharedLog
+	// (then the relay carries only ephemeral frames); the caller closes it
+	// after Shutdown.
 	Relay Relay
 }
 
@@ -102,6 +103,9 @@ type Manager struct {
 	cfg     Config
 	log     *slog.Logger
 	peerID  string
+	// shared is cfg.Store's shared log, when the nodes share the store
+	// (sharedlog.go): then the relay carries only ephemeral frames.
+	shared SharedLog
 
 	mu      sync.Mutex // guards the fields below
 	docs    map[string]*document
@@ -186,7 +190,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
-	if cfg.Relay != nil {
+	m.shared, _ = cfg.Store.(SharedLog)
+	if cfg.Relay != nil && m.shared == nil {
 		if err := cfg.Relay.Serve(m.stored); err != nil {
 			cancel()
 			return nil, fmt.Errorf("session: relay: %w", err)

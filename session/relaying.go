@@ -72,6 +72,10 @@ func (d *document) publish() {
 // doCatchUp merges what the other nodes have of the document.
 func (d *document) doCatchUp(r *round) {
 	d.gap = false
+	if d.m.shared != nil {
+		d.logCatchUp(r)
+		return
+	}
 	if d.m.cfg.Relay == nil {
 		return // one node: what is missing can only come from a peer
 	}

@@ -2,10 +2,12 @@ package session
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage"
 )
 
 // round is one batch of a document's events while it is handled: the
@@ -18,8 +20,9 @@ type round struct {
 	d       *document
 	out     []outMsg
 	changes bytes.Buffer
-	n       int     // changes in changes
-	calls   []*call // answered once the round's changes are durable
+	n       int          // changes in changes
+	stored  bytes.Buffer // changes merged from the shared log: durable already
+	calls   []*call      // answered once the round's changes are durable
 }
 
 // outMsg is a frame waiting for the round's changes to be durable.
@@ -39,7 +42,7 @@ func (r *round) take(res crdt.Result, from *Client, local bool) {
 	if res.Changed() {
 		r.changes.Write(res.Changes)
 		r.n += res.NChanges
-		if local && d.m.cfg.Relay != nil {
+		if local && d.m.cfg.Relay != nil && d.m.shared == nil {
 			d.pub.Write(res.Changes)
 		}
 	}
@@ -89,14 +92,7 @@ func (r *round) finish(first time.Time) {
 	d := r.d
 	if r.n > 0 {
 		if err := d.persist(r.changes.Bytes(), r.n); err != nil {
-			d.log.Error("persisting changes failed; reloading document", "err", err)
-			for _, c := range r.calls {
-				if c.err == nil && c.writes {
-					c.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-				}
-			}
-			d.pub.Reset()
-			d.restart(nil)
+			r.persistFailed(err)
 			return
 		}
 	}
@@ -105,6 +101,9 @@ func (r *round) finish(first time.Time) {
 	}
 	if r.n > 0 {
 		d.changed(r.changes.Bytes())
+	}
+	if r.stored.Len() > 0 {
+		d.changed(r.stored.Bytes())
 	}
 	if len(r.out) > 0 && !first.IsZero() {
 		d.m.cfg.Metrics.Fanout(time.Since(first))
@@ -127,6 +126,34 @@ func (r *round) answer() {
 	if p != nil {
 		panic(p)
 	}
+}
+
+// persistFailed fails the round's writing calls and drops its frames: the
+// document reloads what is durable and its peers' states restart, so that
+// they send their changes again. A document deleted through another node
+// (its tombstone refused the write) is forgotten instead: it cannot come
+// back.
+func (r *round) persistFailed(err error) {
+	d := r.d
+	deleted := errors.Is(err, storage.ErrDeleted)
+	for _, c := range r.calls {
+		if c.err != nil || !c.writes {
+			continue
+		}
+		if deleted {
+			c.err = fmt.Errorf("%w: %s was deleted", ErrNotFound, d.id)
+		} else {
+			c.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	d.pub.Reset()
+	if deleted {
+		d.log.Info("a write to a deleted document was refused")
+		d.forget()
+		return
+	}
+	d.log.Error("persisting changes failed; reloading document", "err", err)
+	d.restart(nil)
 }
 
 // persist appends change chunks durably (group-committed with every other
@@ -163,6 +190,7 @@ func (d *document) process(batch []event) {
 	if d.catchUp {
 		d.doCatchUp(r)
 	}
+	d.follow()
 	for i := 0; i < len(batch); i++ {
 		i = d.handle(r, batch, i)
 	}
@@ -207,6 +235,8 @@ func (d *document) handle(r *round, batch []event, i int) int {
 		ev.call.err = ev.call.fn(d, r)
 	case evCompacted:
 		d.compacted(ev.compacted)
+	case evLogged:
+		d.logged(r, ev.logged)
 	case evReconnect:
 		d.poke = true
 		fallthrough
