@@ -175,6 +175,10 @@ func testDelete(t *testing.T, e *env) {
 	}
 	wantErr(t, "second Delete", e.s.Delete(t.Context(), "doc-a"), storage.ErrNotFound)
 	wantFilled(t, e.s, "doc-b")
+	if e.b.Tombstones {
+		wantTombstone(t, e.s, "doc-a")
+		return
+	}
 
 	// Stored again, the document starts empty.
 	seq := appendChunk(t, e.s, "doc-a", "new", 4)
@@ -187,6 +191,21 @@ func testDelete(t *testing.T, e *env) {
 	}
 	if err := e.s.PutVersion(t.Context(), "doc-a", storage.Version{Name: "v1", Heads: "h"}); err != nil {
 		t.Errorf("PutVersion of a name the deleted document had: %v", err)
+	}
+}
+
+// wantTombstone checks that writes to the deleted doc fail with ErrDeleted and write nothing.
+func wantTombstone(t *testing.T, s Store, doc string) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := s.Append(ctx, doc, []byte("new"), 4)
+	wantErr(t, "Append after Delete", err, storage.ErrDeleted)
+	wantErr(t, "Compact after Delete", s.Compact(ctx, doc, []byte("s"), 0, 1), storage.ErrDeleted)
+	wantErr(t, "SaveSyncState after Delete", s.SaveSyncState(ctx, doc, "peer-1", []byte("s")), storage.ErrDeleted)
+	wantErr(t, "PutVersion after Delete", s.PutVersion(ctx, doc, storage.Version{Name: "v1", Heads: "h"}), storage.ErrDeleted)
+	wantGone(t, s, doc)
+	if got, err := s.List("", 0); err != nil || !slices.Equal(ids(got), []string{"doc-b"}) {
+		t.Errorf("List after writes to a deleted document = %q, %v; want [doc-b]", ids(got), err)
 	}
 }
 

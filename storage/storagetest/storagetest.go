@@ -54,6 +54,12 @@ type Backend struct {
 	// (no store is open while it runs), so that loading docID must fail
 	// with an error wrapping storage.ErrCorrupt. Nil skips that subtest.
 	Corrupt func(docID string)
+
+	// Tombstones is set for a backend that keeps a tombstone of every deleted document (a
+	// shared store: JetStream), so that a deleted document cannot come back through another
+	// node: the delete subtest then asserts that writes after Delete fail with
+	// storage.ErrDeleted and the document stays gone, instead of re-creating it.
+	Tombstones bool
 }
 
 // NewBackend makes the storage for one subtest. It registers its own

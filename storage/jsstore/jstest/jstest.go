@@ -1,0 +1,204 @@
+// Package jstest runs embedded nats-server instances with JetStream for tests: one server
+// ([RunServer]) or an in-process cluster ([RunCluster]) whose servers can be killed and
+// restarted on the same store directory. Everything is shut down in t.Cleanup.
+package jstest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+const readyTimeout = 20 * time.Second
+
+// RunServer starts one nats-server with JetStream on a random port, its store in dir (a fresh
+// t.TempDir() if dir is empty), and shuts it down in t.Cleanup.
+func RunServer(t testing.TB, dir string) *server.Server {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s := start(t, &server.Options{
+		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: dir,
+	})
+	t.Cleanup(func() { shutdown(s) })
+	return s
+}
+
+// RunServerAt starts a nats-server with JetStream on the given port and store dir, as a
+// restarted server would (same port, same data). It is shut down in t.Cleanup.
+func RunServerAt(t testing.TB, dir string, port int) *server.Server {
+	t.Helper()
+	s := start(t, &server.Options{
+		Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: dir,
+	})
+	t.Cleanup(func() { shutdown(s) })
+	return s
+}
+
+// Port returns the client port s listens on.
+func Port(s *server.Server) int { return s.Addr().(*net.TCPAddr).Port }
+
+func start(t testing.TB, o *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatalf("jstest: nats-server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(readyTimeout) {
+		s.Shutdown()
+		t.Fatal("jstest: nats-server not ready")
+	}
+	return s
+}
+
+func shutdown(s *server.Server) {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
+
+// Cluster is an in-process JetStream cluster.
+type Cluster struct {
+	t       testing.TB
+	mu      sync.Mutex
+	servers []*server.Server // nil while killed
+	opts    []*server.Options
+}
+
+// RunCluster starts an n-server JetStream cluster and waits until it has a meta leader and
+// every server is current. It returns the servers (see [Cluster.Servers] after restarts).
+func RunCluster(t testing.TB, n int) []*server.Server {
+	return NewCluster(t, n).Servers()
+}
+
+// NewCluster is [RunCluster] returning the *Cluster, for Kill and Restart.
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t}
+	name := fmt.Sprintf("weft-test-%d", time.Now().UnixNano())
+	var routes []*url.URL
+	for i := range n {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("s%d", i+1), Host: "127.0.0.1", Port: -1,
+			NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: name, Host: "127.0.0.1", Port: -1},
+			Routes:  routes,
+		}
+		s := start(t, o)
+		if i == 0 {
+			u, err := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", s.ClusterAddr().Port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			routes = []*url.URL{u}
+		}
+		// Fix the ports so that a restart comes back at the same addresses.
+		o.Port = Port(s)
+		o.Cluster.Port = s.ClusterAddr().Port
+		c.servers = append(c.servers, s)
+		c.opts = append(c.opts, o)
+	}
+	// The first server learns of the others' routes from them; give it their URLs too, so
+	// that it finds them again after a restart of its own.
+	var all []*url.URL
+	for _, o := range c.opts {
+		u, _ := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", o.Cluster.Port))
+		all = append(all, u)
+	}
+	for _, o := range c.opts {
+		o.Routes = all
+	}
+	t.Cleanup(c.shutdown)
+	c.WaitReady()
+	return c
+}
+
+// Servers returns the running servers (nil for a killed one).
+func (c *Cluster) Servers() []*server.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*server.Server(nil), c.servers...)
+}
+
+// URLs returns every server's client URL, running or not, comma-separated (nats.Connect's form).
+func (c *Cluster) URLs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := ""
+	for i, o := range c.opts {
+		if i > 0 {
+			out += ","
+		}
+		out += fmt.Sprintf("nats://127.0.0.1:%d", o.Port)
+	}
+	return out
+}
+
+// Kill shuts server i down (its store dir is kept).
+func (c *Cluster) Kill(i int) {
+	c.mu.Lock()
+	s := c.servers[i]
+	c.servers[i] = nil
+	c.mu.Unlock()
+	if s != nil {
+		shutdown(s)
+	}
+}
+
+// Restart starts killed server i again, with the same name, ports and store dir, and waits
+// until the cluster is ready.
+func (c *Cluster) Restart(i int) *server.Server {
+	c.t.Helper()
+	c.mu.Lock()
+	o := c.opts[i].Clone()
+	c.mu.Unlock()
+	s := start(c.t, o)
+	c.mu.Lock()
+	c.servers[i] = s
+	c.mu.Unlock()
+	c.WaitReady()
+	return s
+}
+
+// WaitReady waits until JetStream has a meta leader and every running server is current.
+func (c *Cluster) WaitReady() {
+	c.t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		if c.ready() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("jstest: JetStream cluster not ready")
+}
+
+func (c *Cluster) ready() bool {
+	leader := false
+	for _, s := range c.Servers() {
+		if s == nil {
+			continue
+		}
+		if !s.JetStreamIsCurrent() {
+			return false
+		}
+		if s.JetStreamIsLeader() {
+			leader = true
+		}
+	}
+	return leader
+}
+
+func (c *Cluster) shutdown() {
+	for i := range c.Servers() {
+		c.Kill(i)
+	}
+}
