@@ -77,12 +77,13 @@ type Store struct {
 	blobs     jetstream.ObjectStore
 	aside     jetstream.ObjectStore
 
-	cache *lru       // fallback cache: owned by its own mutex
-	recs  *recCache  // last known doc records: owned by its own mutex
+	cache *lru      // fallback cache: owned by its own mutex
+	recs  *recCache // last known doc records: owned by its own mutex
 	msgID atomic.Uint64
 
 	queue  chan *appendReq // to the committer
-	closed chan struct{}   // closed by Close
+	closed  chan struct{}  // closed by Close
+	stopped chan struct{}  // closed by Close once the committer has returned
 	wg     sync.WaitGroup  // the committer
 	once   sync.Once
 	isShut atomic.Bool
@@ -113,6 +114,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		recs:    newRecCache(4096),
 		queue:   make(chan *appendReq, 1024),
 		closed:  make(chan struct{}),
+		stopped: make(chan struct{}),
 		follows: map[*follow]struct{}{},
 	}
 	s.chunkStream = o.Prefix + "_CHUNKS"
@@ -167,6 +169,7 @@ func (s *Store) Close() error {
 		s.isShut.Store(true)
 		close(s.closed)
 		s.wg.Wait()
+		close(s.stopped)
 		s.followMu.Lock()
 		fs := make([]*follow, 0, len(s.follows))
 		for f := range s.follows {
