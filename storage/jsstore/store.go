@@ -81,12 +81,12 @@ type Store struct {
 	recs  *recCache // last known doc records: owned by its own mutex
 	msgID atomic.Uint64
 
-	queue  chan *appendReq // to the committer
-	closed  chan struct{}  // closed by Close
-	stopped chan struct{}  // closed by Close once the committer has returned
-	wg     sync.WaitGroup  // the committer
-	once   sync.Once
-	isShut atomic.Bool
+	queue   chan *appendReq // to the committer
+	closed  chan struct{}   // closed by Close
+	stopped chan struct{}   // closed by Close once the committer has returned
+	wg      sync.WaitGroup  // the committer
+	once    sync.Once
+	isShut  atomic.Bool
 
 	followMu sync.Mutex
 	follows  map[*follow]struct{}
