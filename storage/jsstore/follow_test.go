@@ -178,3 +178,33 @@ func TestFollowServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// Close stops every follow: f is not called after Close returns, and stop still works.
+func TestCloseStopsFollows(t *testing.T) {
+	srv := jstest.RunServer(t, "")
+	nc := connect(t, srv.ClientURL())
+	s, err := jsstore.Open(t.Context(), nc, jsstore.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{}
+	stop, err := s.Follow("doc", 0, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "doc", "one", 1)
+	c.wait(t, 1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := open(t, connect(t, srv.ClientURL()), jsstore.Options{})
+	mustAppend(t, other, "doc", "two", 1)
+	time.Sleep(200 * time.Millisecond)
+	if got := c.wait(t, 1); len(got) != 1 {
+		t.Errorf("follow delivered %d entries after Close", len(got))
+	}
+	stop()
+	if _, err := s.Follow("doc", 0, c.add); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Follow after Close: %v", err)
+	}
+}

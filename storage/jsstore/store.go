@@ -225,7 +225,7 @@ func isUnreachable(err error) bool {
 		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
-// readCtx is the context of a read: readTimeout, ended early by Close.
+// readCtx is the context of a read: it ends after readTimeout.
 func (s *Store) readCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), readTimeout)
 }
