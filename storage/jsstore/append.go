@@ -54,7 +54,15 @@ func (s *Store) Append(ctx context.Context, docID string, chunk []byte, nChanges
 	case <-s.closed:
 		return 0, storage.ErrClosed
 	}
-	<-req.done
+	select {
+	case <-req.done:
+	case <-s.stopped: // the committer is gone: req was answered, or never will be
+		select {
+		case <-req.done:
+		default:
+			return 0, storage.ErrClosed
+		}
+	}
 	if req.err != nil {
 		return 0, req.err
 	}

@@ -1,6 +1,7 @@
 package jsstore_test
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 )
 
 var _ storagetest.Store = (*jsstore.Store)(nil)
+
+var quiet = slog.New(slog.DiscardHandler)
 
 func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
@@ -25,6 +28,9 @@ func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 
 func open(t testing.TB, nc *nats.Conn, o jsstore.Options) *jsstore.Store {
 	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quiet
+	}
 	s, err := jsstore.Open(t.Context(), nc, o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -77,15 +77,16 @@ type Store struct {
 	blobs     jetstream.ObjectStore
 	aside     jetstream.ObjectStore
 
-	cache *lru       // fallback cache: owned by its own mutex
-	recs  *recCache  // last known doc records: owned by its own mutex
+	cache *lru      // fallback cache: owned by its own mutex
+	recs  *recCache // last known doc records: owned by its own mutex
 	msgID atomic.Uint64
 
-	queue  chan *appendReq // to the committer
-	closed chan struct{}   // closed by Close
-	wg     sync.WaitGroup  // the committer
-	once   sync.Once
-	isShut atomic.Bool
+	queue   chan *appendReq // to the committer
+	closed  chan struct{}   // closed by Close
+	stopped chan struct{}   // closed by Close once the committer has returned
+	wg      sync.WaitGroup  // the committer
+	once    sync.Once
+	isShut  atomic.Bool
 
 	followMu sync.Mutex
 	follows  map[*follow]struct{}
@@ -113,6 +114,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		recs:    newRecCache(4096),
 		queue:   make(chan *appendReq, 1024),
 		closed:  make(chan struct{}),
+		stopped: make(chan struct{}),
 		follows: map[*follow]struct{}{},
 	}
 	s.chunkStream = o.Prefix + "_CHUNKS"
@@ -167,6 +169,7 @@ func (s *Store) Close() error {
 		s.isShut.Store(true)
 		close(s.closed)
 		s.wg.Wait()
+		close(s.stopped)
 		s.followMu.Lock()
 		fs := make([]*follow, 0, len(s.follows))
 		for f := range s.follows {
@@ -222,7 +225,7 @@ func isUnreachable(err error) bool {
 		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
-// readCtx is the context of a read: readTimeout, ended early by Close.
+// readCtx is the context of a read: it ends after readTimeout.
 func (s *Store) readCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), readTimeout)
 }

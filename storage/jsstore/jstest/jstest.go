@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,9 @@ func start(t testing.TB, o *server.Options) *server.Server {
 	if err != nil {
 		t.Fatalf("jstest: nats-server: %v", err)
 	}
+	if os.Getenv("JSTEST_LOG") != "" { // JSTEST_LOG=1 go test ...: the servers' logs on stderr
+		s.ConfigureLogger()
+	}
 	go s.Start()
 	if !s.ReadyForConnections(readyTimeout) {
 		s.Shutdown()
@@ -79,46 +83,56 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 	return NewCluster(t, n).Servers()
 }
 
-// NewCluster is [RunCluster] returning the *Cluster, for Kill and Restart.
+// NewCluster is [RunCluster] returning the *Cluster, for Kill and Restart. The route ports
+// are picked first (a JetStream cluster needs its routes configured from the start), so that
+// every server routes to every other and a restarted one finds them again.
 func NewCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t}
 	name := fmt.Sprintf("weft-test-%d", time.Now().UnixNano())
+	ports := freePorts(t, 2*n)
 	var routes []*url.URL
 	for i := range n {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("s%d", i+1), Host: "127.0.0.1", Port: -1,
-			NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir(),
-			Cluster: server.ClusterOpts{Name: name, Host: "127.0.0.1", Port: -1},
-			Routes:  routes,
+		u, err := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i]))
+		if err != nil {
+			t.Fatal(err)
 		}
-		s := start(t, o)
-		if i == 0 {
-			u, err := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", s.ClusterAddr().Port))
-			if err != nil {
-				t.Fatal(err)
-			}
-			routes = []*url.URL{u}
-		}
-		// Fix the ports so that a restart comes back at the same addresses.
-		o.Port = Port(s)
-		o.Cluster.Port = s.ClusterAddr().Port
-		c.servers = append(c.servers, s)
-		c.opts = append(c.opts, o)
-	}
-	// The first server learns of the others' routes from them; give it their URLs too, so
-	// that it finds them again after a restart of its own.
-	var all []*url.URL
-	for _, o := range c.opts {
-		u, _ := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", o.Cluster.Port))
-		all = append(all, u)
-	}
-	for _, o := range c.opts {
-		o.Routes = all
+		routes = append(routes, u)
 	}
 	t.Cleanup(c.shutdown)
+	for i := range n {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("s%d", i+1), Host: "127.0.0.1", Port: ports[i],
+			NoLog: os.Getenv("JSTEST_LOG") == "", NoSigs: true, JetStream: true, StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: name, Host: "127.0.0.1", Port: ports[n+i]},
+			Routes:  routes,
+		}
+		c.servers = append(c.servers, start(t, o))
+		c.opts = append(c.opts, o)
+	}
 	c.WaitReady()
 	return c
+}
+
+// freePorts finds n free TCP ports on 127.0.0.1.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("jstest: free port: %v", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
 }
 
 // Servers returns the running servers (nil for a killed one).
