@@ -39,6 +39,7 @@ var (
 	ErrCloseInternal        = &CloseError{Code: CloseInternal, Reason: "internal error"}
 	ErrClosePanic           = &CloseError{Code: CloseInternal, Reason: "internal error; reconnect"}
 	ErrCloseRestarting      = &CloseError{Code: CloseInternal, Reason: "engine restarting; reconnect"}
+	ErrCloseStorageBack     = &CloseError{Code: CloseInternal, Reason: "storage is back; reconnect to send your unsaved changes"}
 	ErrCloseEngineFailed    = &CloseError{Code: CloseInternal, Reason: "document unavailable after an engine failure"}
 	ErrCloseUnloadable      = &CloseError{Code: CloseInternal, Reason: "document cannot be loaded on this server"}
 	ErrCloseDocPanic        = &CloseError{Code: CloseInternal, Reason: "internal error on document; reconnect"}

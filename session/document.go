@@ -70,6 +70,9 @@ const (
 	catchUpTimeout = 10 * time.Second
 	gapDelay       = 250 * time.Millisecond
 	gapMaxDelay    = 30 * time.Second
+	// unsyncedMaxDelay bounds the wait between resyncs of peers whose
+	// changes a failed persist refused (storage unreachable).
+	unsyncedMaxDelay = 2 * time.Second
 )
 
 // document is one open document. Its goroutine (run) owns every field
@@ -122,6 +125,10 @@ type document struct {
 	gapTry  int
 	poke    bool // poke the other nodes after this batch
 	catchUp bool // catch up (once) in this batch
+	// unsynced: a failed persist refused the peers' changes; resync them
+	// at the next catch-up (relaying.go)
+	unsynced bool
+	refused  map[*Client]bool // peers whose changes were refused meanwhile
 
 	mergeErr error // the last merge's engine error, for Upload
 
@@ -142,6 +149,8 @@ func newDocument(m *Manager, id string) *document {
 		done:   make(chan struct{}),
 		peers:  map[*Client]*docPeer{},
 		byKey:  map[string]*docPeer{},
+
+		refused: map[*Client]bool{},
 	}
 }
 
@@ -182,6 +191,7 @@ func (d *document) run() {
 					d.crashed()
 					return
 				}
+				t.armGap(d) // still missing something: try again later
 			}
 		case <-t.quiet.C:
 			if !d.guard(d.compactRound) {
@@ -257,10 +267,22 @@ func (d *document) processed(batch []event, t *docTimers) {
 	if d.dirty {
 		t.quiet.Reset(time.Second)
 	}
-	if d.gap && !t.gapArmed {
-		t.gap.Reset(min(gapDelay<<min(d.gapTry, 10), gapMaxDelay))
-		t.gapArmed = true
+	t.armGap(d)
+}
+
+// armGap starts the wait before the next catch-up, if one is due and not
+// already waited for: doubling with each try, shorter while peers wait to
+// resend what a failed persist refused.
+func (t *docTimers) armGap(d *document) {
+	if !d.gap || t.gapArmed {
+		return
 	}
+	delay := min(gapDelay<<min(d.gapTry, 10), gapMaxDelay)
+	if d.unsynced {
+		delay = min(delay, unsyncedMaxDelay)
+	}
+	t.gap.Reset(delay)
+	t.gapArmed = true
 }
 
 // finish handles what is still queued once the document is told to stop,

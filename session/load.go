@@ -40,7 +40,10 @@ func dead(err error) bool {
 func (d *document) firstLoad() {
 	d.snapSize, d.incSize = 0, 0
 	d.subscribe()
-	if _, err := d.load(); err != nil {
+	if _, err := d.load(); errors.Is(err, storage.ErrDeleted) {
+		d.broken, d.brokenAt = err, time.Now()
+		d.log.Info("a deleted document was asked for", "err", err)
+	} else if err != nil {
 		d.broken, d.brokenAt = err, time.Now()
 		d.log.Error("document cannot be loaded", "err", err)
 	} else if d.m.shared != nil {
@@ -55,7 +58,7 @@ func (d *document) firstLoad() {
 func (d *document) load() ([]byte, error) {
 	start := time.Now()
 	chunks, err := d.m.cfg.Store.Load(d.id)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrDeleted) || err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
 	var data []byte
@@ -71,7 +74,7 @@ func (d *document) load() ([]byte, error) {
 			d.incSize += int64(len(c))
 		}
 		d.lastSeq = chunks.LastSeq
-		d.logSeq = max(d.logSeq, chunks.LastSeq)
+		d.relog(chunks.LastSeq)
 		d.incCount, d.snapCount = len(chunks.Incrementals), len(chunks.Snapshots)
 		if meta, err := d.m.cfg.Store.Meta(d.id); err == nil {
 			d.changes = meta.Changes
@@ -187,6 +190,7 @@ func (d *document) reload(r *round) ([]byte, error) {
 		}
 		return nil, err
 	}
+	d.follow() // if the reload went back in the log, from there
 	keys := make([]string, 0, len(d.peers))
 	for cl := range d.peers {
 		ctx, cancel := d.m.callCtx()

@@ -191,10 +191,12 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.shared, _ = cfg.Store.(SharedLog)
-	if cfg.Relay != nil && m.shared == nil {
-		if err := cfg.Relay.Serve(m.stored); err != nil {
-			cancel()
-			return nil, fmt.Errorf("session: relay: %w", err)
+	if cfg.Relay != nil {
+		if m.shared == nil { // a shared store answers catch-ups itself
+			if err := cfg.Relay.Serve(m.stored); err != nil {
+				cancel()
+				return nil, fmt.Errorf("session: relay: %w", err)
+			}
 		}
 		cfg.Relay.OnReconnect(m.reconnected)
 	}

@@ -91,5 +91,6 @@ func (d *document) drop(cl *Client) {
 	}
 	delete(d.byKey, cl.key)
 	delete(d.peers, cl)
+	delete(d.refused, cl)
 	d.keys = nil
 }

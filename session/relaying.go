@@ -69,13 +69,60 @@ func (d *document) publish() {
 	}
 }
 
-// doCatchUp merges what the other nodes have of the document.
+// doCatchUp merges what the other nodes have of the document (from the
+// shared store, or by asking them), then resyncs the peers whose changes a
+// failed persist refused.
 func (d *document) doCatchUp(r *round) {
 	d.gap = false
 	if d.m.shared != nil {
 		d.logCatchUp(r)
+	} else {
+		d.relayCatchUp(r)
+	}
+	d.resyncRefused(r)
+}
+
+// resyncRefused sends every peer a fresh message after a failed persist
+// restarted their sync states: they answer with the changes it refused
+// (clients keep what was not acknowledged), which are persisted again. A
+// persist that fails again comes back here, with a growing delay.
+func (d *document) resyncRefused(r *round) {
+	if !d.unsynced || !d.loaded {
 		return
 	}
+	if s, ok := d.m.cfg.Store.(interface{ Reachable() bool }); ok && !s.Reachable() {
+		d.log.Debug("storage not reachable yet; resyncing refused peers later")
+		d.gap = true // not yet: try again later
+		return
+	}
+	d.log.Debug("storage is back: resyncing the peers", "refused", len(d.refused))
+	d.unsynced = false
+	// Peers whose changes were refused reconnect: a fresh sync state
+	// sends every change the server lacks (automerge's sent-hashes would
+	// keep the old one from sending them twice).
+	for cl := range d.refused {
+		if _, ok := d.peers[cl]; ok {
+			cl.fail(ErrCloseStorageBack)
+		}
+		delete(d.refused, cl)
+	}
+	ctx, cancel := d.m.callCtx()
+	msgs, err := d.m.cfg.Engine.Generate(ctx, d.id, d.peerKeys())
+	cancel()
+	if err != nil {
+		d.log.Warn("resyncing peers after a failed persist failed", "err", err)
+		d.unsynced, d.gap = true, true
+		return
+	}
+	for _, o := range msgs {
+		if p := d.byKey[o.Peer]; p != nil {
+			r.sync(p.cl, o.Msg)
+		}
+	}
+}
+
+// relayCatchUp asks the other nodes, over the relay, for what they have.
+func (d *document) relayCatchUp(r *round) {
 	if d.m.cfg.Relay == nil {
 		return // one node: what is missing can only come from a peer
 	}

@@ -21,6 +21,7 @@ type round struct {
 	out     []outMsg
 	changes bytes.Buffer
 	n       int          // changes in changes
+	writers []*Client    // the peers whose changes are in changes
 	stored  bytes.Buffer // changes merged from the shared log: durable already
 	calls   []*call      // answered once the round's changes are durable
 }
@@ -42,6 +43,9 @@ func (r *round) take(res crdt.Result, from *Client, local bool) {
 	if res.Changed() {
 		r.changes.Write(res.Changes)
 		r.n += res.NChanges
+		if from != nil {
+			r.writers = append(r.writers, from)
+		}
 		if local && d.m.cfg.Relay != nil && d.m.shared == nil {
 			d.pub.Write(res.Changes)
 		}
@@ -153,7 +157,13 @@ func (r *round) persistFailed(err error) {
 		return
 	}
 	d.log.Error("persisting changes failed; reloading document", "err", err)
+	for _, cl := range r.writers {
+		d.refused[cl] = true
+	}
 	d.restart(nil)
+	// Once storage is back (a reconnect, or the gap timer's retries), the
+	// peers are asked again for what was refused.
+	d.unsynced, d.gap = true, true
 }
 
 // persist appends change chunks durably (group-committed with every other
@@ -204,6 +214,10 @@ func (d *document) handle(r *round, batch []event, i int) int {
 	ev := batch[i]
 	switch ev.kind {
 	case evSync:
+		if errors.Is(d.broken, storage.ErrDeleted) {
+			ev.cl.fail(ErrCloseDeleted)
+			return i
+		}
 		if d.broken != nil {
 			ev.cl.fail(ErrCloseUnloadable.With(d.id))
 			return i
@@ -228,6 +242,10 @@ func (d *document) handle(r *round, batch []event, i int) int {
 		d.remoteEphemeral(r, ev.data)
 	case evCall:
 		r.calls = append(r.calls, ev.call)
+		if errors.Is(d.broken, storage.ErrDeleted) {
+			ev.call.err = fmt.Errorf("%w: %s was deleted", ErrNotFound, d.id)
+			return i
+		}
 		if d.broken != nil {
 			ev.call.err = fmt.Errorf("%w: %w", ErrUnavailable, d.broken)
 			return i
@@ -238,7 +256,7 @@ func (d *document) handle(r *round, batch []event, i int) int {
 	case evLogged:
 		d.logged(r, ev.logged)
 	case evReconnect:
-		d.poke = true
+		d.poke = d.m.shared == nil // a shared store needs no poke: it holds everything
 		fallthrough
 	case evCatchUp:
 		if d.loaded && !d.catchUp {

@@ -56,6 +56,18 @@ func (d *document) follow() {
 	d.unfollow = func() { close(quit); stop() }
 }
 
+// relog sets the log position after a load: the engine holds what the
+// store returned, up to seq, and nothing else. A reload can go back (the
+// store's cached copy while NATS is down lacks what was merged since):
+// the follow then restarts from there, so nothing it delivered is lost.
+func (d *document) relog(seq uint64) {
+	if d.m.shared != nil && seq < d.logSeq {
+		d.stopFollowing()
+		d.followAt = time.Time{}
+	}
+	d.logSeq = seq
+}
+
 // stopFollowing ends the document's follow of its log.
 func (d *document) stopFollowing() {
 	if d.unfollow != nil {
@@ -130,6 +142,7 @@ func (d *document) mergeStored(r *round, data []byte) {
 // released, and until the goroutine unloads it, it answers like a
 // document that never existed.
 func (d *document) forget() {
+	d.stopFollowing() // nothing more can come: the next load says it was deleted
 	for cl := range d.peers {
 		cl.fail(ErrCloseDeleted)
 		d.drop(cl)

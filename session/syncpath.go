@@ -15,10 +15,18 @@ import (
 func (d *document) syncRun(r *round, run []event) {
 	live := run[:0:0]
 	for _, ev := range run {
-		if !ev.cl.closed.Load() {
-			d.peer(ev.cl)
-			live = append(live, ev)
+		if ev.cl.closed.Load() {
+			continue
 		}
+		d.peer(ev.cl)
+		if d.unsynced && crdt.CarriesChanges(ev.msg.Data) {
+			// Storage failed and is not known to be back: these changes
+			// could not be stored either. Their sender keeps them and is
+			// asked again (resyncRefused).
+			d.refused[ev.cl] = true
+			continue
+		}
+		live = append(live, ev)
 	}
 	if len(live) < 2 {
 		for _, ev := range live {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,13 +14,14 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/relaytest"
+	"github.com/weft-dev/weft/storage/jsstore/jstest"
 	"github.com/weft-dev/weft/storage/testwait"
 )
 
-// startNode runs a weft node joined to the NATS server at url.
-func startNode(t testing.TB, url, data string, args ...string) *server {
+// startNode runs a weft node on the NATS servers at urls (JetStream).
+func startNode(t testing.TB, urls, data string, args ...string) *server {
 	t.Helper()
-	return startServer(t, data, append([]string{"--nats", url}, args...)...)
+	return startServer(t, data, append([]string{"--nats", urls}, args...)...)
 }
 
 // sameText waits until every client's replica of doc holds the same text
@@ -43,15 +46,59 @@ func sameText(t testing.TB, doc string, want []string, cs ...*wsClient) string {
 	return got
 }
 
+// waitAcked waits until the server has advertised c's heads of doc.
+func waitAcked(t testing.TB, c *wsClient, doc string) {
+	t.Helper()
+	testwait.Until(t, 15*time.Second, "the server to acknowledge "+c.peerID+"'s edits", func() bool { return c.acked(doc) })
+}
+
+// live wraps c in a liveClient of doc on s: it reconnects, as real
+// clients do, when the server closes it (after a storage outage).
+func live(t testing.TB, s *server, doc string, c *wsClient) *liveClient {
+	l := &liveClient{t: t, s: s, doc: doc}
+	l.cur.Store(c)
+	return l
+}
+
+// liveAcked waits until every live client's replica of doc holds want and
+// the server acknowledged it.
+func liveAcked(t testing.TB, doc, want string, ls ...*liveClient) {
+	t.Helper()
+	testwait.For(t, 20*time.Second, "convergence on "+want, func() error {
+		cs := make([]*wsClient, len(ls))
+		for i, l := range ls {
+			cs[i] = l.get() // each reconnects if it was closed
+		}
+		for _, c := range cs {
+			if got := c.text(doc); got != want {
+				return fmt.Errorf("%s has %q", c.peerID, got)
+			}
+			if !c.acked(doc) {
+				return fmt.Errorf("%s's heads are not acknowledged", c.peerID)
+			}
+		}
+		return nil
+	})
+}
+
+// fetchText opens doc through s with a fresh client and waits for want.
+func fetchText(t testing.TB, s *server, doc, want string) {
+	t.Helper()
+	c := dial(t, s, "reader-"+doc[:6], dialOpts{})
+	c.open(doc)
+	testwait.Until(t, 15*time.Second, "a fresh client to get "+doc, func() bool { return c.text(doc) == want })
+	c.conn.Close()
+}
+
 func TestClusterCoEditAcrossNodes(t *testing.T) {
-	ns := relaytest.RunNATS(t, -1)
-	nodes := []*server{startNode(t, ns.ClientURL(), ""), startNode(t, ns.ClientURL(), ""), startNode(t, ns.ClientURL(), "")}
+	js := jstest.NewCluster(t, 3)
+	nodes := []*server{startNode(t, js.URLs(), ""), startNode(t, js.URLs(), ""), startNode(t, js.URLs(), "")}
 	doc := crdt.NewDocumentID()
 	a := dial(t, nodes[0], "alice", dialOpts{})
 	if err := a.edit(doc, 0, 0, "created on A."); err != nil {
 		t.Fatal(err)
 	}
-	testwait.Until(t, 10*time.Second, "A to acknowledge", func() bool { return a.text(doc) != "" })
+	waitAcked(t, a, doc)
 	// Found through C, which never had it.
 	c := dial(t, nodes[2], "carol", dialOpts{})
 	c.open(doc)
@@ -79,60 +126,86 @@ func TestClusterCoEditAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cl := range []*wsClient{b, c} {
-		deadline := time.After(10 * time.Second)
-		for found := false; !found; {
-			select {
-			case m := <-cl.got:
-				found = m.Type == session.TypeEphemeral && m.SenderID == "alice" && m.TargetID == cl.peerID
-			case <-deadline:
-				t.Fatalf("%s got no ephemeral message from alice", cl.peerID)
+		select {
+		case m := <-cl.got:
+			if m.Type != session.TypeEphemeral || m.SenderID != "alice" {
+				t.Fatalf("%s got %+v, want alice's ephemeral message", cl.peerID, m)
 			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no ephemeral message from another node", cl.peerID)
 		}
 	}
 }
 
-// A node stopped right after its edits were relayed loses nothing: its
-// client reconnects to another node and finds everything.
-func TestClusterNodeStops(t *testing.T) {
-	ns := relaytest.RunNATS(t, -1)
-	n1 := startNode(t, ns.ClientURL(), "")
-	n2 := startNode(t, ns.ClientURL(), "")
+// A node leaves for good and its data directory is removed: every
+// document written only through it is served by the others, including a
+// node that starts with an empty data directory.
+func TestClusterNodeLeavesWithItsDisk(t *testing.T) {
+	js := jstest.NewCluster(t, 3)
+	n1dir := t.TempDir()
+	n1 := startNode(t, js.URLs(), n1dir)
+	n2 := startNode(t, js.URLs(), "")
+	a := dial(t, n1, "alice", dialOpts{})
+	docs := make([]string, 20)
+	for i := range docs {
+		docs[i] = crdt.NewDocumentID()
+		if err := a.edit(docs[i], 0, 0, fmt.Sprintf("document %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, doc := range docs {
+		waitAcked(t, a, doc)
+	}
+	if err := n1.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(n1dir); err != nil {
+		t.Fatal(err)
+	}
+	n3 := startNode(t, js.URLs(), "")
+	for i, doc := range docs {
+		fetchText(t, []*server{n2, n3}[i%2], doc, fmt.Sprintf("document %d", i))
+	}
+	code, body := httpGet(t, n3.url+"/api/docs?limit=100")
+	if code != 200 || strings.Count(body, `"id"`) != len(docs) {
+		t.Fatalf("GET /api/docs on a new node: %d %s; want the %d documents", code, body, len(docs))
+	}
+}
+
+// One NATS server of three dies during continuous edits through two nodes:
+// the edits go on, and nothing acknowledged is lost.
+func TestClusterNATSServerDies(t *testing.T) {
+	js := jstest.NewCluster(t, 3)
+	n1 := startNode(t, js.URLs(), "")
+	n2 := startNode(t, js.URLs(), "")
 	doc := crdt.NewDocumentID()
 	a := dial(t, n1, "alice", dialOpts{})
 	b := dial(t, n2, "bob", dialOpts{})
-	a.edit(doc, 0, 0, "hello")
-	testwait.Until(t, 10*time.Second, "n1 to acknowledge", func() bool { return len(a.heads(doc)) > 0 })
+	a.edit(doc, 0, 0, "|")
+	waitAcked(t, a, doc)
 	b.open(doc)
-	sameText(t, doc, []string{"hello"}, a, b)
-	for i := 0; i < 20; i++ {
-		a.edit(doc, 5+i, 0, "!")
+	sameText(t, doc, []string{"|"}, a, b)
+	A, B := live(t, n1, doc, a), live(t, n2, doc, b)
+	for i := 0; i < 60; i++ {
+		if i == 20 {
+			js.Kill(0)
+		}
+		A.get().edit(doc, 0, 0, "a")
+		bc := B.get()
+		bc.edit(doc, len(bc.text(doc)), 0, "b")
+		time.Sleep(10 * time.Millisecond) // typists, not a burst
 	}
-	want := "hello" + strings.Repeat("!", 20)
-	sameText(t, doc, []string{want}, a, b)
-	n1.stop()
-	<-a.closed
-
-	// Alice reconnects to n2 with her replica and keeps writing.
-	a2 := dial(t, n2, "alice", dialOpts{})
-	a2.mu.Lock()
-	a2.docs[doc] = a.docs[doc]
-	a2.docs[doc].ResetSync()
-	a2.mu.Unlock()
-	a2.edit(doc, 0, 0, ">")
-	sameText(t, doc, []string{">" + want}, a2, b)
-
-	// A third node with an empty data directory recovers it all.
-	n3 := startNode(t, ns.ClientURL(), "")
-	c := dial(t, n3, "carol", dialOpts{})
-	c.open(doc)
-	sameText(t, doc, []string{">" + want}, a2, b, c)
+	want := strings.Repeat("a", 60) + "|" + strings.Repeat("b", 60)
+	liveAcked(t, doc, want, A, B)
+	fetchText(t, startNode(t, js.URLs(), ""), doc, want)
 }
 
-// NATS goes away; both sides keep writing; NATS comes back: converged,
-// nothing lost.
-func TestClusterNATSRestart(t *testing.T) {
-	ns := relaytest.RunNATS(t, -1)
-	port := ns.Addr().(interface{ String() string }).String()
+// All of NATS goes away: edits are held, not acknowledged, and the clients
+// stay connected; when NATS comes back everything converges and is stored.
+func TestClusterNATSDown(t *testing.T) {
+	dir := t.TempDir()
+	ns := jstest.RunServer(t, dir)
+	port := jstest.Port(ns)
 	url := ns.ClientURL()
 	n1 := startNode(t, url, "")
 	n2 := startNode(t, url, "")
@@ -140,7 +213,7 @@ func TestClusterNATSRestart(t *testing.T) {
 	a := dial(t, n1, "alice", dialOpts{})
 	b := dial(t, n2, "bob", dialOpts{})
 	a.edit(doc, 0, 0, "base")
-	testwait.Until(t, 10*time.Second, "n1 to acknowledge", func() bool { return len(a.heads(doc)) > 0 })
+	waitAcked(t, a, doc)
 	b.open(doc)
 	sameText(t, doc, []string{"base"}, a, b)
 
@@ -150,36 +223,113 @@ func TestClusterNATSRestart(t *testing.T) {
 		a.edit(doc, 0, 0, "A")
 		b.edit(doc, len(b.text(doc)), 0, "B")
 	}
-	// Each node serves its own clients meanwhile.
-	testwait.Until(t, 10*time.Second, "local acknowledgements", func() bool {
-		return strings.Count(a.text(doc), "A") == 5 && strings.Count(b.text(doc), "B") == 5
-	})
-	_, p, _ := strings.Cut(port, ":")
-	var portN int
-	fmt.Sscan(p, &portN)
-	relaytest.RunNATS(t, portN)
-	text := sameText(t, doc, []string{"AAAAAbase", "BBBBB"}, a, b)
-	if len(text) != 14 {
-		t.Fatalf("converged on %q", text)
+	time.Sleep(500 * time.Millisecond) // what a server would acknowledge by now
+	if a.acked(doc) || b.acked(doc) {
+		t.Fatal("an edit was acknowledged while no NATS server could store it")
 	}
-	// And on disk on both nodes: a new node learns it all from them.
-	n3 := startNode(t, url, "")
-	c := dial(t, n3, "carol", dialOpts{})
-	c.open(doc)
-	sameText(t, doc, []string{text}, a, b, c)
+	select {
+	case <-a.closed:
+		t.Fatalf("alice was cut off while NATS was down: %v", a.closeErr)
+	default:
+	}
+	jstest.RunServerAt(t, dir, port)
+	// Their writers reconnect (told so), as real clients do, and send
+	// what was not stored.
+	A, B := live(t, n1, doc, a), live(t, n2, doc, b)
+	const want = "AAAAAbaseBBBBB"
+	liveAcked(t, doc, want, A, B)
+	fetchText(t, startNode(t, url, ""), doc, want)
 }
 
-// kill -9 of a node process after its edits were relayed loses nothing.
+// A delete through one node holds on every node: peers elsewhere are
+// closed, and the document cannot come back through another node.
+func TestClusterDeleteHolds(t *testing.T) {
+	js := jstest.NewCluster(t, 3)
+	n1 := startNode(t, js.URLs(), "")
+	n2 := startNode(t, js.URLs(), "")
+	doc := crdt.NewDocumentID()
+	a := dial(t, n1, "alice", dialOpts{})
+	a.edit(doc, 0, 0, "to be deleted")
+	waitAcked(t, a, doc)
+	b := dial(t, n2, "bob", dialOpts{})
+	b.open(doc)
+	sameText(t, doc, []string{"to be deleted"}, a, b)
+
+	if r := call(t, "DELETE", n1.url+"/api/docs/"+doc, nil); r.status != 204 {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	select {
+	case <-b.closed:
+		if !strings.Contains(fmt.Sprint(b.closeErr), fmt.Sprint(session.CloseDeleted)) {
+			t.Fatalf("bob's connection on the other node closed with %v, want %d", b.closeErr, session.CloseDeleted)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob, on another node, was not closed after the delete")
+	}
+	// Bob comes back through the other node with his copy and writes.
+	b2 := dial(t, n2, "bob", dialOpts{})
+	b.mu.Lock()
+	b2.docs[doc] = b.docs[doc]
+	b2.docs[doc].ResetSync()
+	b.mu.Unlock()
+	b2.edit(doc, 0, 0, "back? ")
+	select {
+	case <-b2.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write to the deleted document was not refused")
+	}
+	for _, s := range []*server{n1, n2, startNode(t, js.URLs(), "")} {
+		if r := call(t, "GET", s.url+"/api/docs/"+doc, nil); r.status != 404 {
+			t.Fatalf("GET of the deleted document through %s: %d %s", s.url, r.status, r.body)
+		}
+	}
+}
+
+// A node started with --nats on a data directory that holds documents
+// uploads them into JetStream, once.
+func TestClusterUploadsLocalDocuments(t *testing.T) {
+	dir := t.TempDir()
+	single := startServer(t, dir)
+	doc := crdt.NewDocumentID()
+	a := dial(t, single, "alice", dialOpts{})
+	a.edit(doc, 0, 0, "written before the cluster")
+	waitAcked(t, a, doc)
+	if err := single.stop(); err != nil {
+		t.Fatal(err)
+	}
+	js := jstest.NewCluster(t, 3)
+	n1 := startNode(t, js.URLs(), dir)
+	testwait.Until(t, 10*time.Second, "the upload to be logged", func() bool {
+		return strings.Contains(n1.logs.String(), "uploaded the data directory")
+	})
+	fetchText(t, startNode(t, js.URLs(), ""), doc, "written before the cluster")
+}
+
+// Without JetStream, a node refuses to start and says how to enable it.
+func TestClusterNeedsJetStream(t *testing.T) {
+	ns := relaytest.RunNATS(t, -1)
+	logs := &testwait.Log{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--nats", ns.ClientURL()}, &strings.Builder{}, logs)
+	if err == nil || !strings.Contains(err.Error(), "JetStream") {
+		t.Fatalf("serve on NATS without JetStream: %v, want an error about JetStream", err)
+	}
+}
+
+// kill -9 of a node process right after it acknowledged an edit, its disk
+// removed: another node serves the edit.
 func TestClusterKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	ns := relaytest.RunNATS(t, -1)
+	js := jstest.NewCluster(t, 3)
 	bin := filepath.Join(t.TempDir(), "weft")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--nats", ns.ClientURL(), "--workers", "1", "--log-level", "warn")
+	data := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--nats", js.URLs(), "--workers", "1", "--log-level", "warn")
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -191,39 +341,34 @@ func TestClusterKill9(t *testing.T) {
 	}
 	u := strings.TrimSpace(strings.TrimPrefix(line, "weft: listening on "))
 	victim := &server{url: u, ws: "ws" + strings.TrimPrefix(u, "http") + "/"}
-	other := startNode(t, ns.ClientURL(), "")
 
 	doc := crdt.NewDocumentID()
 	a := dial(t, victim, "alice", dialOpts{})
-	b := dial(t, other, "bob", dialOpts{})
 	a.edit(doc, 0, 0, "typed on the victim")
-	testwait.Until(t, 10*time.Second, "acknowledgement", func() bool { return len(a.heads(doc)) > 0 })
-	b.open(doc)
-	sameText(t, doc, []string{"typed on the victim"}, a, b)
 	for i := 0; i < 10; i++ {
 		a.edit(doc, 0, 0, "#")
 	}
-	want := strings.Repeat("#", 10) + "typed on the victim"
-	sameText(t, doc, []string{want}, a, b) // bob saw it: relayed
+	waitAcked(t, a, doc)
 	cmd.Process.Kill()
 	cmd.Wait()
-	<-a.closed
-	c := dial(t, other, "carol", dialOpts{})
-	c.open(doc)
-	sameText(t, doc, []string{want}, b, c)
+	os.RemoveAll(data)
+	fetchText(t, startNode(t, js.URLs(), ""), doc, strings.Repeat("#", 10)+"typed on the victim")
 }
 
 // BenchmarkClusterFanout: one writer types into a document on node 1; 10
 // light readers follow it on node 2 (see BenchmarkFanout). Reports changes/s
-// and writer-to-reader latency across the two nodes and NATS.
+// and writer-to-reader latency across the two nodes and JetStream, with
+// one JetStream server (replicas 1) and with three (replicas 3).
 func BenchmarkClusterFanout(b *testing.B) {
-	b.Run("max", func(b *testing.B) { benchCluster(b, 0) })
-	b.Run("rate=200", func(b *testing.B) { benchCluster(b, 200) })
+	for _, servers := range []int{1, 3} {
+		b.Run(fmt.Sprintf("replicas=%d/max", servers), func(b *testing.B) { benchCluster(b, servers, 0) })
+		b.Run(fmt.Sprintf("replicas=%d/rate=200", servers), func(b *testing.B) { benchCluster(b, servers, 200) })
+	}
 }
 
-func benchCluster(b *testing.B, rate float64) {
-	ns := relaytest.RunNATS(b, -1)
-	n1 := startNode(b, ns.ClientURL(), "", "--log-level", "warn")
-	n2 := startNode(b, ns.ClientURL(), "", "--log-level", "warn")
+func benchCluster(b *testing.B, servers int, rate float64) {
+	js := jstest.NewCluster(b, servers)
+	n1 := startNode(b, js.URLs(), "", "--log-level", "warn")
+	n2 := startNode(b, js.URLs(), "", "--log-level", "warn")
 	benchFanout(b, rate, n1, n2)
 }

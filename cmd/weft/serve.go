@@ -73,9 +73,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.webhooks, "webhooks", "", "JSON file of webhooks (url, secret or secretFile, events, docs) notified of document changes")
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra origins (host:port) allowed to open WebSockets; * allows any")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "how long a graceful shutdown may take")
-	fs.StringVar(&f.nats.URLs, "nats", "", "comma-separated NATS server URLs (nats://host:4222): join the other weft nodes on them; empty runs a single node")
+	fs.StringVar(&f.nats.URLs, "nats", "", "comma-separated NATS server URLs (nats://host:4222), JetStream enabled: keep documents in JetStream and join the other weft nodes on them; empty runs a single node on bbolt")
 	fs.StringVar(&f.nats.Creds, "nats-creds", "", "NATS user credentials file (JWT and nkey seed)")
 	fs.StringVar(&f.nats.TLSCA, "nats-tls-ca", "", "CA certificate file to verify the NATS servers (tls:// URLs)")
+	fs.IntVar(&f.nats.Replicas, "replicas", 3, "with --nats: how many JetStream servers hold each document (capped at the JetStream cluster's size)")
+	fs.DurationVar(&f.nats.ConnectWait, "nats-wait", 30*time.Second, "with --nats: how long to wait at start for a NATS server (a cluster node keeps its documents in JetStream)")
 	fs.StringVar(&f.nats.NodeID, "node-id", "", "this node's id in the cluster; empty: one made up once and kept in the data directory")
 	f.registerSecurity(fs)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,7 +92,7 @@ func startServer(t testing.TB, data string, args ...string) *server {
 		if t.Failed() {
 			t.Logf("server log (tail):\n%s", tail(logs.String(), 4000))
 			if dir := os.Getenv("WEFT_TEST_LOGS"); dir != "" {
-				name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".log")
+				name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+strings.TrimPrefix(url, "http://127.0.0.1:")+".log")
 				os.WriteFile(name, []byte(logs.String()), 0o644)
 				t.Logf("full server log: %s", name)
 			}
@@ -115,6 +117,7 @@ type wsClient struct {
 
 	mu       sync.Mutex
 	docs     map[string]*crdttest.Replica
+	theirs   map[string]crdt.Heads        // heads the server last advertised, per document
 	onSync   func(doc string, msg []byte) // optional, called under mu
 	light    func(m session.Message)      // optional: replaces replica handling
 	got      chan session.Message         // non-sync frames
@@ -149,7 +152,7 @@ func tryDial(s *server, peerID string, o dialOpts) (*wsClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &wsClient{conn: conn, peerID: peerID, docs: map[string]*crdttest.Replica{},
+	c := &wsClient{conn: conn, peerID: peerID, docs: map[string]*crdttest.Replica{}, theirs: map[string]crdt.Heads{},
 		got: make(chan session.Message, 1024), closed: make(chan struct{})}
 	if err := c.send(session.Message{Type: session.TypeJoin, SenderID: peerID,
 		PeerMetadata: &session.PeerMetadata{IsEphemeral: true}, SupportedProtocolVersions: []string{"1"}}); err != nil {
@@ -207,6 +210,10 @@ func (c *wsClient) readLoop() {
 		if r == nil {
 			r = crdttest.NewReplica()
 			c.docs[m.DocumentID] = r
+		}
+		if hs, err := crdt.MessageHeads(m.Data); err == nil {
+			slices.SortFunc(hs, func(a, b crdt.Hash) int { return bytes.Compare(a[:], b[:]) })
+			c.theirs[m.DocumentID] = hs
 		}
 		if err := r.ReceiveMessage(m.Data); err == nil {
 			if c.onSync != nil {
@@ -282,6 +289,15 @@ func (c *wsClient) heads(doc string) crdt.Heads {
 		return r.Heads()
 	}
 	return nil
+}
+
+// acked reports whether the server has advertised this client's heads of
+// doc: persist before send, so it holds them durably.
+func (c *wsClient) acked(doc string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.docs[doc]
+	return r != nil && len(r.Heads()) > 0 && r.Heads().Equal(c.theirs[doc])
 }
 
 func httpGet(t testing.TB, url string) (int, string) {

@@ -119,6 +119,7 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		live = append(live, r)
 	}
+	s.refuseDeleted(live)
 	s.publish(live)
 	byDoc := map[string][]*appendReq{}
 	var order []string
@@ -153,11 +154,38 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 }
 
+// refuseDeleted fails, before anything is published, the requests for
+// documents with a live tombstone, checked once per document this store
+// knows no record of (a known record means a live document, unless it was
+// deleted through another node since: then the record update refuses it,
+// after the publish; readers ignore such a chunk).
+func (s *Store) refuseDeleted(batch []*appendReq) {
+	checked := map[string]error{}
+	for _, r := range batch {
+		if _, _, ok := s.recs.get(r.docID); ok {
+			continue
+		}
+		err, ok := checked[r.docID]
+		if !ok {
+			ctx, cancel := s.readCtx()
+			err = s.deleted(ctx, r.docID)
+			cancel()
+			checked[r.docID] = err
+		}
+		if errors.Is(err, storage.ErrDeleted) {
+			r.err = err
+		}
+	}
+}
+
 // publish publishes every request's chunk asynchronously and waits for the acknowledgements
 // (at most PublishTimeout); it sets seq or err on each.
 func (s *Store) publish(batch []*appendReq) {
 	futures := make([]jetstream.PubAckFuture, len(batch))
 	for i, r := range batch {
+		if r.err != nil {
+			continue
+		}
 		if err := s.reachable(); err != nil {
 			r.err = fmt.Errorf("doc %s: %w", r.docID, err)
 			continue
@@ -247,7 +275,7 @@ func (s *Store) recordAppends(docID string, rs []*appendReq) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !conflict(err) {
 			return err
 		}
 		ok = false // conflict: read it again

@@ -72,7 +72,9 @@ func (l *lru) loaded(docID string, c storage.Chunks, seqs []uint64) {
 	l.set(&lruEntry{docID, copyChunks(c), slices.Clone(seqs)})
 }
 
-// appended adds a chunk this store appended to a cached document (uncached ones stay so).
+// appended adds an acknowledged chunk (this store's, or another's that a follow received) to
+// a cached document, in sequence order and once; uncached documents stay so, and a chunk a
+// snapshot already covers is skipped.
 func (l *lru) appended(docID string, seq uint64, chunk []byte) {
 	if l.budget < 0 {
 		return
@@ -84,15 +86,15 @@ func (l *lru) appended(docID string, seq uint64, chunk []byte) {
 		return
 	}
 	old := e.Value.(*lruEntry)
-	if len(old.seqs) > 0 && old.seqs[len(old.seqs)-1] >= seq {
-		l.remove(docID) // out of order (another writer's Load came between): forget it
+	i, found := slices.BinarySearch(old.seqs, seq)
+	if found {
 		return
 	}
 	c := old.c
-	c.Incrementals = append(slices.Clip(c.Incrementals), slices.Clone(chunk))
+	c.Incrementals = slices.Insert(slices.Clip(c.Incrementals), i, slices.Clone(chunk))
 	c.Bytes += int64(len(chunk))
 	c.LastSeq = max(c.LastSeq, seq)
-	l.set(&lruEntry{docID, c, append(slices.Clip(old.seqs), seq)})
+	l.set(&lruEntry{docID, c, slices.Insert(slices.Clip(old.seqs), i, seq)})
 }
 
 // compacted replaces a cached document's chunks up to upTo by snapshot.

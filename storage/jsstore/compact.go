@@ -91,7 +91,7 @@ func (s *Store) commitSnapshot(ctx context.Context, docID string, r *record, rev
 		if err == nil {
 			return old, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !conflict(err) {
 			return nil, err
 		}
 		nr, nrev, err := s.getRecord(ctx, docID)

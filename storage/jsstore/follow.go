@@ -50,6 +50,13 @@ func (s *Store) Follow(docID string, after uint64, f func(storage.Logged)) (stop
 			return
 		}
 		if l, ok := s.logged(docID, m); ok {
+			switch {
+			case l.Chunk != nil:
+				s.cache.appended(docID, l.Seq, l.Chunk) // for a reload while NATS is down
+			case l.Deleted:
+				s.cache.drop(docID)
+				s.recs.drop(docID)
+			}
 			f(l)
 		}
 	}

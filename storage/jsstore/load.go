@@ -41,6 +41,9 @@ func (s *Store) Load(docID string) (storage.Chunks, error) {
 			s.cache.loaded(docID, c, seqs)
 			return c, nil
 		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.Chunks{}, s.notFound(docID, err)
+		}
 		if !errors.Is(err, errRetry) {
 			break
 		}
@@ -50,6 +53,20 @@ func (s *Store) Load(docID string) (storage.Chunks, error) {
 		return s.fallback(docID, err)
 	}
 	return storage.Chunks{}, err
+}
+
+// notFound is Load's answer for a document without a record: deleted (an
+// error that is both ErrNotFound and ErrDeleted) while its tombstone lives,
+// else not found, and known to be empty: what this node appends next is
+// cached.
+func (s *Store) notFound(docID string, err error) error {
+	ctx, cancel := s.readCtx()
+	defer cancel()
+	if derr := s.deleted(ctx, docID); errors.Is(derr, storage.ErrDeleted) {
+		return fmt.Errorf("%w: %w", storage.ErrNotFound, derr)
+	}
+	s.cache.loaded(docID, storage.Chunks{}, nil)
+	return err
 }
 
 func (s *Store) fallback(docID string, cause error) (storage.Chunks, error) {

@@ -94,7 +94,7 @@ func (s *Store) getRecord(ctx context.Context, docID string) (*record, uint64, e
 }
 
 // putRecord writes r as docID's record if its revision is still rev (0: if it has none).
-// It returns jetstream.ErrKeyExists (wrapped) on a conflict.
+// On a conflict its error satisfies conflict.
 func (s *Store) putRecord(ctx context.Context, docID string, r *record, rev uint64) error {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -267,4 +267,11 @@ func (c *recCache) drop(docID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, docID)
+}
+
+// conflict reports whether err is a revision check that failed: Create of a key that exists,
+// or Update of a revision that is no longer the latest (replicated streams report the latter
+// as ErrKeyRevisionMismatch, not ErrKeyExists).
+func conflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }

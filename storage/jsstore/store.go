@@ -80,6 +80,9 @@ type Store struct {
 	cache *lru      // fallback cache: owned by its own mutex
 	recs  *recCache // last known doc records: owned by its own mutex
 	msgID atomic.Uint64
+	// probe: the last Reachable answer and when (Unix ns), shared by callers
+	probeOK atomic.Bool
+	probeAt atomic.Int64
 
 	queue   chan *appendReq // to the committer
 	closed  chan struct{}   // closed by Close
@@ -195,6 +198,28 @@ func (s *Store) check(docID string) error {
 }
 
 // reachable returns an error wrapping storage.ErrUnavailable when NATS is disconnected.
+// Reachable reports whether JetStream answers now: connected, and its
+// account info comes back within a second. Answers are reused for half a
+// second, so that many documents asking at once cost one request.
+func (s *Store) Reachable() bool {
+	if s.reachable() != nil {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if now-s.probeAt.Load() < int64(probeReuse) {
+		return s.probeOK.Load()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := s.js.AccountInfo(ctx)
+	s.probeOK.Store(err == nil)
+	s.probeAt.Store(time.Now().UnixNano())
+	return err == nil
+}
+
+// probeReuse is how long a Reachable answer is reused.
+const probeReuse = 500 * time.Millisecond
+
 func (s *Store) reachable() error {
 	if !s.nc.IsConnected() {
 		return fmt.Errorf("%w: not connected to NATS (%s)", storage.ErrUnavailable, s.nc.Status())

@@ -26,6 +26,14 @@ import (
 // commits whenever bbolt must grow its memory map. One backup runs at a
 // time (429 otherwise). The body's SHA-256 is in X-Weft-Backup-Sha256.
 func Handler(store *storage.Store) http.Handler {
+	return handler(filepath.Dir(store.Path()), store.StorageID(), func(_ context.Context, w io.Writer) (int64, error) {
+		return store.WriteTo(w)
+	})
+}
+
+// handler serves what write writes, copied first into a temporary file in
+// dir, under storage id id.
+func handler(dir, id string, write func(context.Context, io.Writer) (int64, error)) http.Handler {
 	busy := make(chan struct{}, 1)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
@@ -41,7 +49,7 @@ func Handler(store *storage.Store) http.Handler {
 			httpjson.Error(w, http.StatusTooManyRequests, "busy", "a backup is already running; try again later")
 			return
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(store.Path()), ".weft-backup-*.db")
+		tmp, err := os.CreateTemp(dir, ".weft-backup-*.db")
 		if err != nil {
 			httpjson.Error(w, http.StatusInternalServerError, "backup_failed", "cannot create the temporary copy: "+err.Error())
 			return
@@ -51,7 +59,7 @@ func Handler(store *storage.Store) http.Handler {
 			os.Remove(tmp.Name())
 		}()
 		sum := sha256.New()
-		n, err := store.WriteTo(io.MultiWriter(tmp, sum))
+		n, err := write(r.Context(), io.MultiWriter(tmp, sum))
 		if err == nil {
 			_, err = tmp.Seek(0, io.SeekStart)
 		}
@@ -65,7 +73,7 @@ func Handler(store *storage.Store) http.Handler {
 		h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 		h.Set("Content-Length", strconv.FormatInt(n, 10))
 		h.Set("Cache-Control", "no-store")
-		h.Set("X-Weft-Storage-Id", store.StorageID())
+		h.Set("X-Weft-Storage-Id", id)
 		h.Set(HeaderSHA256, hex.EncodeToString(sum.Sum(nil)))
 		w.WriteHeader(http.StatusOK)
 		io.Copy(w, tmp) // a broken download shows as a short body: the client checks length and sum

@@ -16,6 +16,7 @@ import (
 
 	"github.com/weft-dev/weft/session/natsrelay"
 	"github.com/weft-dev/weft/storage"
+	"github.com/weft-dev/weft/storage/jsstore"
 )
 
 // nodeIDKey is where a node keeps the id it made up for itself.
@@ -30,6 +31,12 @@ type Options struct {
 	Logger *slog.Logger
 	// OnPanic counts a panic recovered handling another node's message.
 	OnPanic func()
+	// Replicas is how many JetStream servers hold each document (0: 3, or
+	// the JetStream cluster's size if smaller).
+	Replicas int
+	// ConnectWait bounds the wait for the first NATS connection at start
+	// (0: 30 s): without it a cluster node has no store.
+	ConnectWait time.Duration
 }
 
 // Cluster is this node's link to the others: a NATS connection and the
@@ -37,6 +44,7 @@ type Options struct {
 type Cluster struct {
 	nc     *nats.Conn
 	relay  *natsrelay.Relay
+	store  *jsstore.Store
 	closed chan struct{}
 }
 
@@ -72,10 +80,12 @@ func nodeID(flagID string, store *storage.Store) (string, error) {
 	return id, nil
 }
 
-// Join connects to NATS (retrying for ever, in the background, if no
-// server answers yet: the node serves its own clients meanwhile) and
-// starts the relay.
-func Join(o Options, store *storage.Store) (*Cluster, error) {
+// Join connects to NATS (waiting up to Options.ConnectWait for a first
+// server; later outages are reconnected in the background while the node
+// serves its own clients), opens the documents' store in JetStream and
+// starts the relay (ephemeral frames). store is the node's local bbolt
+// file: it keeps the node id.
+func Join(ctx context.Context, o Options, store *storage.Store) (*Cluster, error) {
 	log := o.Logger
 	id, err := nodeID(o.NodeID, store)
 	if err != nil {
@@ -110,13 +120,19 @@ func Join(o Options, store *storage.Store) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w", o.URLs, err)
 	}
+	cl.nc = nc
+	if err := cl.openStore(ctx, o); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	r, err := natsrelay.New(nc, id, &natsrelay.Options{Logger: log, OnPanic: o.OnPanic})
 	if err != nil {
+		cl.store.Close()
 		nc.Close()
 		return nil, fmt.Errorf("starting the relay: %w", err)
 	}
 	relay.Store(r)
-	cl.nc, cl.relay = nc, r
+	cl.relay = r
 	return cl, nil
 }
 
@@ -133,6 +149,7 @@ func (cl *Cluster) Connected() bool { return cl.nc.IsConnected() }
 // start).
 func (cl *Cluster) Abort() {
 	cl.relay.Close()
+	cl.store.Close()
 	cl.nc.Close()
 }
 
@@ -140,6 +157,9 @@ func (cl *Cluster) Abort() {
 // manager, before bbolt), until ctx ends.
 func (cl *Cluster) Shutdown(ctx context.Context, log *slog.Logger) {
 	cl.relay.Close()
+	if err := cl.store.Close(); err != nil {
+		log.Warn("closing the JetStream store", "err", err)
+	}
 	defer cl.nc.Close() // a no-op once drained
 	if err := cl.nc.Drain(); err != nil {
 		return

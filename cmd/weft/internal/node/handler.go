@@ -14,14 +14,13 @@ import (
 	"github.com/weft-dev/weft/cmd/weft/internal/wstransport"
 	editorweb "github.com/weft-dev/weft/editor-web"
 	"github.com/weft-dev/weft/session"
-	"github.com/weft-dev/weft/storage"
 )
 
 // handlerDeps are the parts the router hands requests to.
 type handlerDeps struct {
 	ws      *wstransport.Transport
 	mgr     *session.Manager
-	store   *storage.Store
+	store   session.Store
 	ready   *atomic.Bool
 	metrics *metrics.Metrics
 	log     *slog.Logger

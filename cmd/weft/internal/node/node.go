@@ -80,7 +80,8 @@ type Node struct {
 	// Set by start, before Run serves; read-only afterwards (but for
 	// parts.unsubscribe, which Shutdown clears once it has called it).
 	metrics    *metrics.Metrics
-	store      *storage.Store
+	store      *storage.Store // the local bbolt file
+	docs       session.Store  // where documents live: store, or JetStream in a cluster
 	pool       *crdt.Pool
 	cluster    *cluster.Cluster
 	mgr        *session.Manager
@@ -104,7 +105,7 @@ func New(cfg Config) *Node {
 // server fails; then it shuts down, within Config.ShutdownGrace, and
 // returns. Requests are served with contexts derived from ctx.
 func (n *Node) Run(ctx context.Context) error {
-	if err := n.start(); err != nil {
+	if err := n.start(ctx); err != nil {
 		if n.cluster != nil {
 			n.cluster.Abort()
 		}
@@ -217,7 +218,7 @@ func (n *Node) announce() {
 	}
 	url := scheme + n.ln.Addr().String()
 	fmt.Fprintf(n.cfg.Stdout, "weft: listening on %s\n", url)
-	n.log.Info("weft started", "url", url, "data", n.store.Path(), "storageId", n.store.StorageID(), "workers", n.cfg.Workers,
+	n.log.Info("weft started", "url", url, "data", n.store.Path(), "storageId", n.docs.StorageID(), "workers", n.cfg.Workers,
 		"version", n.cfg.Version, "auth", n.cfg.AuthMode, "memoryBudget", n.cfg.MemoryBudget)
 	if n.cfg.Auth == nil {
 		n.log.Warn("authentication is off: anyone who can reach this address may read and write every document", "addr", n.cfg.Addr)
@@ -237,6 +238,6 @@ func (n *Node) openStore() error {
 	if err != nil {
 		return fmt.Errorf("opening %s (is another weft using this data directory?): %w", dbPath, err)
 	}
-	n.store = store
+	n.store, n.docs = store, store
 	return nil
 }

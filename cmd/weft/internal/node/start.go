@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,7 +30,7 @@ type parts struct {
 // start builds the node in dependency order. Every step that can fail
 // comes before the session manager, so that a failed start has no
 // sessions to shut down: Run then releases what was acquired.
-func (n *Node) start() error {
+func (n *Node) start(ctx context.Context) error {
 	n.metrics = metrics.New()
 	if err := n.openStore(); err != nil {
 		return err
@@ -48,7 +49,11 @@ func (n *Node) start() error {
 		o := *n.cfg.Cluster
 		o.Logger = n.log
 		o.OnPanic = func() { n.metrics.Panicked("relay") }
-		if n.cluster, err = cluster.Join(o, n.store); err != nil {
+		if n.cluster, err = cluster.Join(ctx, o, n.store); err != nil {
+			return err
+		}
+		n.docs = n.cluster.Store()
+		if err := cluster.Upload(ctx, n.store, n.cluster.Store(), n.log); err != nil {
 			return err
 		}
 	}
@@ -73,7 +78,7 @@ func (n *Node) start() error {
 // and the relay.
 func (n *Node) startSessions() error {
 	cfg := session.Config{
-		Store:       n.store,
+		Store:       n.docs,
 		Engine:      n.pool,
 		Logger:      n.log,
 		JoinTimeout: n.cfg.JoinTimeout,
@@ -127,14 +132,14 @@ func (n *Node) httpServer() *http.Server {
 	apiHandler := api.New(api.Config{
 		Manager: n.mgr, Logger: n.log, Done: done,
 		Extra: map[string]http.Handler{
-			"/api/backup":              backup.Handler(n.store),
+			"/api/backup":              n.backupHandler(),
 			"/api/webhooks/deliveries": api.DeliveriesHandler(n.dispatcher),
 		},
 		Auth: n.cfg.Auth, Limiter: limits.NewAPILimiter(n.cfg.APIRate, n.cfg.APIBurst),
 		CheckOrigin: checkOrigin, Metrics: n.metrics,
 	}).Handler()
 	h := newHandler(handlerDeps{
-		ws: n.parts.ws, mgr: n.mgr, store: n.store, ready: &n.ready, metrics: n.metrics, log: n.log,
+		ws: n.parts.ws, mgr: n.mgr, store: n.docs, ready: &n.ready, metrics: n.metrics, log: n.log,
 		version: n.cfg.Version, frameAncestors: n.cfg.FrameAncestors, auth: n.cfg.Auth, checkOrigin: checkOrigin,
 		admission: limits.NewAdmission(n.cfg.AdmissionRate, n.cfg.AdmissionBurst, n.cfg.MaxConns, n.cfg.MaxConnsPerIP),
 		api:       apiHandler,
@@ -150,4 +155,13 @@ func (n *Node) httpServer() *http.Server {
 		srv.TLSConfig = n.cfg.TLS.TLSConfig()
 	}
 	return srv
+}
+
+// backupHandler serves /api/backup: the bbolt file, or in a cluster a
+// bbolt copy of what JetStream holds.
+func (n *Node) backupHandler() http.Handler {
+	if n.cluster != nil {
+		return backup.SharedHandler(n.docs, n.cfg.Data)
+	}
+	return backup.Handler(n.store)
 }
