@@ -39,7 +39,7 @@ ui: $(UI_DEPS)
 test: build lint test-go test-e2e test-ui
 
 test-go:
-	$(GO) test -race -count=1 -run '$(T)' $(PKG)
+	$(GO) test -race -count=1 -timeout 20m -run '$(T)' $(PKG)
 
 test-e2e: build bin/nats-server $(E2E_DEPS)
 	cd testdata/e2e && WEFT_BIN=$(abspath $(BIN)) NATS_SERVER_BIN=$(abspath bin/nats-server) npm test

@@ -203,7 +203,7 @@ func TestClusterNATSServerDies(t *testing.T) {
 // All of NATS goes away: edits are held, not acknowledged, and the clients
 // stay connected; when NATS comes back everything converges and is stored.
 func TestClusterNATSDown(t *testing.T) {
-	dir := t.TempDir()
+	dir := jstest.StoreDir(t)
 	ns := jstest.RunServer(t, dir)
 	port := jstest.Port(ns)
 	url := ns.ClientURL()

@@ -140,7 +140,7 @@ func TestFollowLaggingCompaction(t *testing.T) {
 // A follow survives a restart of the server (same store dir and port): nothing lost, nothing
 // twice.
 func TestFollowServerRestart(t *testing.T) {
-	dir := t.TempDir()
+	dir := jstest.StoreDir(t)
 	srv := jstest.RunServer(t, dir)
 	port := jstest.Port(srv)
 	s := open(t, connect(t, srv.ClientURL()), jsstore.Options{PublishTimeout: 2 * time.Second})

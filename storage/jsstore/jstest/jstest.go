@@ -22,7 +22,7 @@ const readyTimeout = 20 * time.Second
 func RunServer(t testing.TB, dir string) *server.Server {
 	t.Helper()
 	if dir == "" {
-		dir = t.TempDir()
+		dir = StoreDir(t)
 	}
 	s := start(t, &server.Options{
 		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
@@ -64,6 +64,27 @@ func start(t testing.TB, o *server.Options) *server.Server {
 	return s
 }
 
+// StoreDir returns a fresh store directory, removed after the test. Unlike
+// t.TempDir, its removal tolerates a shut-down server's last asynchronous
+// writes (JetStream flushes stream state from goroutines of its own): it
+// tries for a while, then leaves the directory to the OS.
+func StoreDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "jstest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // the server's flushes end on their own
+		}
+	})
+	return dir
+}
+
 func shutdown(s *server.Server) {
 	s.Shutdown()
 	s.WaitForShutdown()
@@ -103,7 +124,7 @@ func NewCluster(t testing.TB, n int) *Cluster {
 	for i := range n {
 		o := &server.Options{
 			ServerName: fmt.Sprintf("s%d", i+1), Host: "127.0.0.1", Port: ports[i],
-			NoLog: os.Getenv("JSTEST_LOG") == "", NoSigs: true, JetStream: true, StoreDir: t.TempDir(),
+			NoLog: os.Getenv("JSTEST_LOG") == "", NoSigs: true, JetStream: true, StoreDir: StoreDir(t),
 			Cluster: server.ClusterOpts{Name: name, Host: "127.0.0.1", Port: ports[n+i]},
 			Routes:  routes,
 		}
