@@ -38,8 +38,9 @@ type event struct {
 	call *call
 	// compacted is the compaction whose snapshot was checked (evCompacted).
 	compacted *compaction
-	// logged is the shared log's entry (evLogged).
+	// logged is the shared log's entry (evLogged), from follow number gen.
 	logged storage.Logged
+	gen    uint64
 }
 
 // local reports whether a local peer or an API caller posted the event:
@@ -136,6 +137,7 @@ type document struct {
 	unfollow func()    // stops following the log; nil when not following
 	followAt time.Time // the last Follow attempt
 	logSeq   uint64    // every log entry up to it is in the engine
+	gen      uint64    // the current follow's number: older ones' entries are stale
 }
 
 func newDocument(m *Manager, id string) *document {

@@ -41,10 +41,10 @@ func (d *document) firstLoad() {
 	d.snapSize, d.incSize = 0, 0
 	d.subscribe()
 	if _, err := d.load(); errors.Is(err, storage.ErrDeleted) {
-		d.broken, d.brokenAt = err, time.Now()
+		d.setBroken(err)
 		d.log.Info("a deleted document was asked for", "err", err)
 	} else if err != nil {
-		d.broken, d.brokenAt = err, time.Now()
+		d.setBroken(err)
 		d.log.Error("document cannot be loaded", "err", err)
 	} else if d.m.shared != nil {
 		d.follow()
@@ -62,6 +62,7 @@ func (d *document) load() ([]byte, error) {
 		return nil, err
 	}
 	var data []byte
+	d.relog(chunks.SnapSeq) // zero when not found
 	d.incCount, d.snapCount = 0, 0
 	if err == nil {
 		data = make([]byte, 0, chunks.Bytes)
@@ -74,7 +75,6 @@ func (d *document) load() ([]byte, error) {
 			d.incSize += int64(len(c))
 		}
 		d.lastSeq = chunks.LastSeq
-		d.relog(chunks.LastSeq)
 		d.incCount, d.snapCount = len(chunks.Incrementals), len(chunks.Snapshots)
 		if meta, err := d.m.cfg.Store.Meta(d.id); err == nil {
 			d.changes = meta.Changes
@@ -106,6 +106,27 @@ func (d *document) load() ([]byte, error) {
 	}
 	d.log.Debug("document loaded", "bytes", len(data), "chunks", len(chunks.Snapshots)+len(chunks.Incrementals), "heads", len(heads), "took", took)
 	return data, nil
+}
+
+// setBroken records that the document cannot be loaded. Storage that
+// does not answer now (a JetStream leader election, NATS away) is tried
+// again after a second, not brokenRetry: it is not the document's fault.
+func (d *document) setBroken(err error) {
+	d.broken, d.brokenAt = err, time.Now()
+	if errors.Is(err, storage.ErrUnavailable) {
+		d.brokenAt = d.brokenAt.Add(time.Second - brokenRetry)
+	}
+}
+
+// brokenClose is what a peer of a document that cannot be loaded is told.
+func (d *document) brokenClose() *CloseError {
+	switch {
+	case errors.Is(d.broken, storage.ErrDeleted):
+		return ErrCloseDeleted
+	case errors.Is(d.broken, storage.ErrUnavailable):
+		return ErrCloseTryAgainLater.With("storage unavailable")
+	}
+	return ErrCloseEngineFailed
 }
 
 // open loads data into the engine, waiting out a worker restart.
@@ -183,10 +204,10 @@ func (d *document) reload(r *round) ([]byte, error) {
 	d.snapSize, d.incSize = 0, 0
 	data, err := d.load()
 	if err != nil {
-		d.broken, d.brokenAt = err, time.Now()
+		d.setBroken(err)
 		d.log.Error("document cannot be reloaded", "err", err)
 		for cl := range d.peers {
-			cl.fail(ErrCloseEngineFailed)
+			cl.fail(d.brokenClose())
 		}
 		return nil, err
 	}

@@ -214,8 +214,8 @@ func (d *document) handle(r *round, batch []event, i int) int {
 	ev := batch[i]
 	switch ev.kind {
 	case evSync:
-		if errors.Is(d.broken, storage.ErrDeleted) {
-			ev.cl.fail(ErrCloseDeleted)
+		if errors.Is(d.broken, storage.ErrDeleted) || errors.Is(d.broken, storage.ErrUnavailable) {
+			ev.cl.fail(d.brokenClose())
 			return i
 		}
 		if d.broken != nil {
@@ -254,7 +254,12 @@ func (d *document) handle(r *round, batch []event, i int) int {
 	case evCompacted:
 		d.compacted(ev.compacted)
 	case evLogged:
-		d.logged(r, ev.logged)
+		j := i + 1
+		for j < len(batch) && batch[j].kind == evLogged {
+			j++
+		}
+		d.loggedRun(r, batch[i:j])
+		return j - 1
 	case evReconnect:
 		d.poke = d.m.shared == nil // a shared store needs no poke: it holds everything
 		fallthrough

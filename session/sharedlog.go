@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -37,9 +38,11 @@ func (d *document) follow() {
 		return
 	}
 	d.followAt = time.Now()
+	d.gen++
+	gen := d.gen
 	quit := make(chan struct{})
 	stop, err := log.Follow(d.id, d.logSeq, func(l storage.Logged) {
-		ev := &event{kind: evLogged, logged: l}
+		ev := &event{kind: evLogged, logged: l, gen: gen}
 		d.posted.Add(1)
 		select {
 		case d.inbox <- ev:
@@ -56,16 +59,19 @@ func (d *document) follow() {
 	d.unfollow = func() { close(quit); stop() }
 }
 
-// relog sets the log position after a load: the engine holds what the
-// store returned, up to seq, and nothing else. A reload can go back (the
-// store's cached copy while NATS is down lacks what was merged since):
-// the follow then restarts from there, so nothing it delivered is lost.
-func (d *document) relog(seq uint64) {
-	if d.m.shared != nil && seq < d.logSeq {
-		d.stopFollowing()
-		d.followAt = time.Time{}
+// relog sets the log position after a load to snapSeq: every entry up to
+// it is in the loaded snapshot. The chunks after it that the load
+// returned are in the engine too, but the load may lack some in between
+// (another node's append whose record update was not done yet), so the
+// follow restarts after snapSeq: it delivers them all again, and merging a
+// chunk twice changes nothing.
+func (d *document) relog(snapSeq uint64) {
+	if d.m.shared == nil {
+		return
 	}
-	d.logSeq = seq
+	d.stopFollowing()
+	d.followAt = time.Time{}
+	d.logSeq = snapSeq
 }
 
 // stopFollowing ends the document's follow of its log.
@@ -76,11 +82,44 @@ func (d *document) stopFollowing() {
 	}
 }
 
-// logged handles one entry of the document's shared log.
-func (d *document) logged(r *round, l storage.Logged) {
-	if !d.loaded || l.Seq <= d.logSeq {
-		return // the next load reads the store; or it is loaded already
+// loggedRun handles consecutive entries of the document's shared log:
+// the chunks other nodes appended are merged in one engine call per run
+// between markers (a follow restarted after a load delivers many).
+func (d *document) loggedRun(r *round, run []event) {
+	var chunks [][]byte
+	flush := func() {
+		if len(chunks) > 0 {
+			d.mergeStored(r, bytes.Join(chunks, nil))
+			chunks = chunks[:0]
+		}
 	}
+	for _, ev := range run {
+		l := ev.logged
+		if !d.loaded || ev.gen != d.gen || l.Seq <= d.logSeq {
+			// Not loaded: the next load reads the store. An older follow's
+			// entry: the current one delivers it again, after the last load.
+			continue
+		}
+		if l.Chunk == nil {
+			flush()
+			d.logged(r, l)
+			continue
+		}
+		d.incCount++
+		d.incSize += int64(len(l.Chunk))
+		if !l.Own {
+			d.changes += l.Changes
+			chunks = append(chunks, l.Chunk)
+		}
+		// Only writers compact (persist marks them dirty): a node that
+		// merely follows would repeat the writer's work and lose the race.
+		d.logSeq = l.Seq
+	}
+	flush()
+}
+
+// logged handles one marker of the document's shared log.
+func (d *document) logged(r *round, l storage.Logged) {
 	switch {
 	case l.Deleted:
 		d.log.Info("document deleted through another node")
@@ -95,14 +134,6 @@ func (d *document) logged(r *round, l storage.Logged) {
 			d.logCatchUp(r)
 		}
 		d.incCount, d.incSize, d.snapCount = 0, 0, 1
-	case l.Chunk != nil:
-		d.incCount++
-		d.incSize += int64(len(l.Chunk))
-		if !l.Own {
-			d.changes += l.Changes
-			d.mergeStored(r, l.Chunk)
-		}
-		d.dirty = true
 	}
 	d.logSeq = max(d.logSeq, l.Seq)
 }
@@ -120,7 +151,9 @@ func (d *document) logCatchUp(r *round) {
 		return
 	}
 	d.mergeStored(r, chunks.Concat())
-	d.logSeq = max(d.logSeq, chunks.LastSeq)
+	// Only the snapshot's coverage is contiguous (see relog); the follow
+	// delivers the chunks after it that it has not delivered yet.
+	d.logSeq = max(d.logSeq, chunks.SnapSeq)
 }
 
 // mergeStored merges chunks that are already in the shared store: like

@@ -37,6 +37,11 @@ type Chunks struct {
 	Snapshots    [][]byte // in key (sequence) order
 	Incrementals [][]byte // in append (sequence) order
 	LastSeq      uint64   // sequence number of the last chunk: pass it to Compact as upTo
+	// SnapSeq, from a store shared by the nodes (jsstore): every chunk of the document's log up
+	// to it is in Snapshots. Chunks after it may be missing from Incrementals (appended by
+	// another node whose write is not complete yet), so a follower of the log starts after
+	// SnapSeq, not LastSeq. 0 from the bbolt store.
+	SnapSeq uint64
 	Bytes        int64    // total payload size
 }
 

@@ -367,8 +367,11 @@ func BenchmarkClusterFanout(b *testing.B) {
 }
 
 func benchCluster(b *testing.B, servers int, rate float64) {
-	js := jstest.NewCluster(b, servers)
-	n1 := startNode(b, js.URLs(), "", "--log-level", "warn")
-	n2 := startNode(b, js.URLs(), "", "--log-level", "warn")
+	urls := jstest.RunServer(b, "").ClientURL()
+	if servers > 1 {
+		urls = jstest.NewCluster(b, servers).URLs()
+	}
+	n1 := startNode(b, urls, "", "--log-level", "warn")
+	n2 := startNode(b, urls, "", "--log-level", "warn")
 	benchFanout(b, rate, n1, n2)
 }

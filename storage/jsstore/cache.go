@@ -113,6 +113,7 @@ func (l *lru) compacted(docID string, snapshot []byte, upTo uint64) {
 	n.c.Snapshots = [][]byte{slices.Clone(snapshot)}
 	n.c.Bytes = int64(len(snapshot))
 	n.c.LastSeq = max(old.c.LastSeq, upTo)
+	n.c.SnapSeq = upTo
 	for i, seq := range old.seqs {
 		if seq > upTo {
 			n.c.Incrementals = append(n.c.Incrementals, old.c.Incrementals[i])

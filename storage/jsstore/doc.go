@@ -66,8 +66,10 @@
 // (stored on a quorum) and its record update. A context done before the committer takes the
 // request: ctx.Err(), nothing written. While NATS is disconnected Append fails at once with
 // ErrUnavailable (it never reaches nats.go's reconnect buffer). A document without a record
-// is created by its first Append unless it has a tombstone (ErrDeleted); a chunk published
-// for a document whose tombstone appears meanwhile stays an orphan no record lists.
+// is created by its first Append unless it has a tombstone (ErrDeleted): the committer
+// checks the tombstone before it publishes, for each document of the batch whose record this
+// Store has not seen; a chunk published for a document deleted meanwhile through another
+// node stays an orphan no record lists (its record update fails with ErrDeleted).
 //
 // # Compaction
 //
@@ -94,8 +96,8 @@
 // record, then the document's sync states, versions, snapshot and blobs (failures there are
 // logged: the tombstone already hides them). Set-aside chunks stay. While the tombstone lives
 // (Options.TombstoneTTL), Append, Compact, SaveSyncState and PutVersion on that id fail with
-// ErrDeleted on every node: a deleted document cannot come back through a node that still
-// has it open.
+// ErrDeleted on every node, and Load fails with an error that is both ErrNotFound and
+// ErrDeleted: a deleted document cannot come back through a node that still has it open.
 //
 // # Follow
 //
@@ -116,9 +118,11 @@
 // chunk and reads again (up to 10 times). While NATS is disconnected, or a read fails for
 // want of a quorum or a timely answer, Load returns the fallback cache's copy of the document
 // if it has one: an LRU (Options.CacheBytes, 256 MiB by default, <0 disables) of each
-// document's chunks as last loaded, plus the chunks this Store appended and compacted since
-// (acknowledged data only; another node's appends since the last Load are missing). Every
-// other read fails with ErrUnavailable then.
+// document's chunks as last loaded (or known empty), plus the chunks this Store appended and
+// compacted since and the chunks its follows received from other nodes (acknowledged data
+// only). Every other read fails with ErrUnavailable then. Reachable says whether JetStream
+// answers now (connected, and an account info request returns within a second; the answer
+// is reused for half a second): the session asks it before telling clients to resend.
 //
 // # Concurrency model
 //

@@ -86,7 +86,7 @@ func (s *Store) load(docID string) (storage.Chunks, []uint64, error) {
 	if err != nil {
 		return storage.Chunks{}, nil, err
 	}
-	c := storage.Chunks{LastSeq: r.LastSeq}
+	c := storage.Chunks{LastSeq: r.LastSeq, SnapSeq: r.SnapUpTo}
 	if r.Snap != "" {
 		b, err := s.snapshots.GetBytes(ctx, r.Snap)
 		if errors.Is(err, jetstream.ErrObjectNotFound) {

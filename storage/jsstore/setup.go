@@ -14,12 +14,19 @@ const (
 	setupAttempts = 5
 )
 
+// replicaWait is how long setup keeps asking for the replicas it wants while the cluster
+// answers that it has too few servers: a cluster that is still forming (its leader has not
+// heard from every server yet) says so for a few seconds.
+const replicaWait = 20 * time.Second
+
 // setup creates or updates every stream and bucket. The first one created finds the
-// effective replica count: a single server refuses replicas > 1, a cluster too small for
-// them has insufficient resources; then the count goes down until it fits.
+// effective replica count: a single server refuses replicas > 1 (then 1), a cluster too
+// small for them has insufficient resources (asked again for replicaWait, then one fewer,
+// until it fits).
 func (s *Store) setup(ctx context.Context) error {
 	p := s.opts.Prefix
 	s.replicas = s.opts.Replicas
+	deadline := time.Now().Add(replicaWait)
 	for {
 		cfg := jetstream.StreamConfig{
 			Name: s.chunkStream, Subjects: []string{s.subjPrefix + "*"},
@@ -31,14 +38,29 @@ func (s *Store) setup(ctx context.Context) error {
 			s.chunks = st
 			break
 		}
+		if s.replicas > 1 && notClustered(err) {
+			s.replicas = 1
+			continue
+		}
 		if s.replicas > 1 && tooFewServers(err) {
+			if time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(250 * time.Millisecond): // the cluster may still be forming
+				}
+				continue
+			}
 			s.replicas--
+			deadline = time.Now().Add(replicaWait)
 			continue
 		}
 		return fmt.Errorf("jsstore: stream %s: %w", s.chunkStream, unavailable(err))
 	}
-	if s.replicas < s.opts.Replicas {
-		s.log.Info("jsstore: replicas capped at the JetStream cluster's size",
+	if s.replicas == 1 && s.opts.Replicas > 1 {
+		s.log.Info("jsstore: one JetStream server, not a cluster: one replica", "asked", s.opts.Replicas)
+	} else if s.replicas < s.opts.Replicas {
+		s.log.Warn("jsstore: replicas capped: the JetStream cluster has fewer servers up than asked for",
 			"asked", s.opts.Replicas, "replicas", s.replicas)
 	}
 	kvs := []struct {
@@ -88,6 +110,12 @@ func retrySetup[T any](ctx context.Context, f func() (T, error)) (T, error) {
 		time.Sleep(time.Duration(i+1) * 50 * time.Millisecond)
 	}
 	return v, err
+}
+
+// notClustered reports the answer of a JetStream server that is not in a cluster.
+func notClustered(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10074
 }
 
 func tooFewServers(err error) bool {
