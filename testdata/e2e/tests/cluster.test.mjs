@@ -257,11 +257,15 @@ describe("three weft nodes on a three-server JetStream cluster", { skip: SKIP, t
     }
     await eventually(
       () => {
-        assert.deepEqual(sortedHeads(handleC), sortedHeads(handleB), "B's and C's heads differ")
-        assert.ok(acked(repo.b, handleB), "node B has not acknowledged B's client's heads")
-        assert.ok(acked(repo.c, handleC), "node C has not acknowledged C's client's heads")
+        const state = () =>
+          `(B acked: ${acked(repo.b, handleB)}, C acked: ${acked(repo.c, handleC)}, ` +
+          `B heads ${sortedHeads(handleB)}, C heads ${sortedHeads(handleC)}, ` +
+          `closes B ${JSON.stringify(repo.b.closes)} C ${JSON.stringify(repo.c.closes)})`
+        assert.deepEqual(sortedHeads(handleC), sortedHeads(handleB), `B's and C's heads differ ${state()}`)
+        assert.ok(acked(repo.b, handleB), `node B has not acknowledged B's client's heads ${state()}`)
+        assert.ok(acked(repo.c, handleC), `node C has not acknowledged C's client's heads ${state()}`)
       },
-      { timeout: 40_000, interval: 100, message: "B and C did not converge with one nats-server down" }
+      { timeout: 30_000, interval: 100, message: "B and C did not converge with one nats-server down" }
     )
     t.diagnostic(`converged and acknowledged ${Date.now() - killedAt} ms after the kill`)
     const doc = plain(handleB.doc())
