@@ -31,10 +31,14 @@ if [ ! -x "$NATS_BIN" ]; then
 	"$GO" build -o "$NATS_BIN" github.com/nats-io/nats-server/v2
 fi
 
-pids=""
+natspids=""
+weftpids=""
+# The weft nodes stop first (they flush to JetStream), then the nats-servers.
 cleanup() {
 	trap - INT TERM EXIT
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $weftpids; do kill "$p" 2>/dev/null || true; done
+	for p in $weftpids; do wait "$p" 2>/dev/null || true; done
+	for p in $natspids; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
@@ -52,7 +56,7 @@ for i in 1 2 3; do
 	"$NATS_BIN" -a 127.0.0.1 -p "$((NATS_PORT + i - 1))" -m "$((MONITOR_PORT + i - 1))" \
 		-js -sd "$CLUSTER_DATA/nats$i" --server_name "n$i" --cluster_name weft-local \
 		--cluster "nats://127.0.0.1:$((ROUTE_PORT + i - 1))" --routes "$routes" &
-	pids="$pids $!"
+	natspids="$natspids $!"
 done
 
 # JetStream is ready once every server's /healthz answers 200 and the meta
@@ -78,23 +82,26 @@ until ready; do
 	sleep 0.2
 done
 
+node_ready() {
+	n=0
+	until curl -sf "http://127.0.0.1:$((BASE_PORT + $1))/readyz" >/dev/null; do
+		n=$((n + 1))
+		if [ "$n" -gt 300 ]; then
+			echo "weft node$1 did not get ready within 60s" >&2
+			exit 1
+		fi
+		sleep 0.2
+	done
+}
 # The first node creates the streams and buckets; the others find them.
 for i in 1 2 3; do
 	mkdir -p "$CLUSTER_DATA/node$i"
 	"$WEFT_BIN" serve --addr "127.0.0.1:$((BASE_PORT + i))" --data "$CLUSTER_DATA/node$i" \
 		--nats "$urls" --node-id "node$i" &
-	pids="$pids $!"
-	if [ "$i" = 1 ]; then
-		n=0
-		until curl -sf "http://127.0.0.1:$((BASE_PORT + 1))/readyz" >/dev/null; do
-			n=$((n + 1))
-			if [ "$n" -gt 300 ]; then
-				echo "weft node1 did not get ready within 60s" >&2
-				exit 1
-			fi
-			sleep 0.2
-		done
-	fi
+	weftpids="$weftpids $!"
+	[ "$i" != 1 ] || node_ready 1
 done
+node_ready 2
+node_ready 3
 echo "weft cluster: http://127.0.0.1:$((BASE_PORT + 1)) http://127.0.0.1:$((BASE_PORT + 2)) http://127.0.0.1:$((BASE_PORT + 3)) (NATS with JetStream: $urls); Ctrl-C stops it"
 wait
