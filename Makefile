@@ -106,8 +106,9 @@ bench-compare: $(REF_DEPS)
 		--changes $(BENCH_CHANGES) --readers $(BENCH_READERS) --window 1000 --typing-changes 2000 --typing-rate 200 \
 		--conns $(BENCH_CONNS) --timeout 2m
 
-## cluster: a local cluster — nats-server on :4222 (built from the Go module
-## proxy) and three weft nodes on 127.0.0.1:8081-8083, data under ./data/cluster
+## cluster: a local cluster — three nats-servers with JetStream on :4222-4224
+## (built from the Go module proxy) and three weft nodes on 127.0.0.1:8081-8083,
+## data under ./data/cluster
 .PHONY: cluster
 cluster: build
 	WEFT_BIN=$(BIN) GO=$(GO) ./testdata/cluster/run.sh

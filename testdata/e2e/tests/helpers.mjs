@@ -254,18 +254,29 @@ export class MemoryStorageAdapter {
 }
 
 /**
- * A Repo connected to wsUrl through the 2.5.6 WebSocketClientAdapter (retry every 5 s).
- * No storage unless `storage: true` (then an in-memory adapter, so the client has a storageId
- * and joins with isEphemeral: false). Shut down after the test.
+ * A Repo connected to wsUrl through the 2.5.6 WebSocketClientAdapter (retry every 5 s, or
+ * retryInterval ms). No storage unless `storage: true` (then an in-memory adapter, so the client
+ * has a storageId and joins with isEphemeral: false). Shut down after the test.
+ *
+ * repo.closes lists the close events of the adapter's sockets, oldest first: { code, reason, at }
+ * (at: Date.now() when it closed).
  */
-export function newRepo(wsUrl, { storage = false, peerId, network = true, scope } = {}) {
-  const adapter = new WebSocketClientAdapter(wsUrl)
+export function newRepo(wsUrl, { storage = false, peerId, network = true, scope, retryInterval } = {}) {
+  const adapter = new WebSocketClientAdapter(wsUrl, retryInterval)
+  const closes = []
+  const connect = adapter.connect.bind(adapter)
+  // The adapter reconnects through this.connect, so every socket it opens is watched.
+  adapter.connect = (...args) => {
+    connect(...args)
+    adapter.socket?.addEventListener("close", e => closes.push({ code: e.code, reason: e.reason, at: Date.now() }))
+  }
   const repo = new Repo({
     network: network ? [adapter] : [],
     storage: storage ? new MemoryStorageAdapter() : undefined,
     peerId,
   })
   repo.adapter = adapter
+  repo.closes = closes
   track(`repo ${repo.peerId}`, () => shutdownRepo(repo), scope)
   return repo
 }
@@ -501,10 +512,31 @@ let natsCount = 0
 /**
  * Starts `nats-server -a 127.0.0.1 -p PORT` (a free port unless given) and waits for its
  * "Server is ready" line. Returns { url ("nats://127.0.0.1:PORT"), port, proc, exited, logText(),
- * stop(signal), kill9() } like startWeft; killed after the test (or by scope.release()), and its
- * log printed with the weft logs when a test fails.
+ * stop(signal), kill9(), options } like startWeft; killed after the test (or by scope.release()),
+ * and its log printed with the weft logs when a test fails.
+ *
+ * Options for JetStream and clustering (each adds its nats-server flags):
+ *   jetstream: true        -js
+ *   storeDir               -sd DIR (JetStream's store; pass the same one to restart a server)
+ *   serverName             --server_name
+ *   clusterName            --cluster_name
+ *   clusterPort            --cluster nats://127.0.0.1:PORT (route listener)
+ *   routes                 --routes nats://127.0.0.1:P1,… (route ports of the other servers)
+ *   monitorPort            -m PORT (HTTP monitoring; jetStreamHealthy() polls its /healthz)
+ *   label                  the name in logs ("nats-server #N" by default)
+ * `options` in the result holds what was passed (with the port picked), so that
+ * startNats(server.options) restarts the same server on the same ports and store.
  */
-export async function startNats({ port, args = [], scope } = {}) {
+export async function startNats(options = {}) {
+  let { port, args = [], scope } = options
+  const { jetstream, storeDir, serverName, clusterName, clusterPort, routes, monitorPort } = options
+  if (jetstream) args = [...args, "-js"]
+  if (storeDir) args = [...args, "-sd", storeDir]
+  if (serverName) args = [...args, "--server_name", serverName]
+  if (clusterName) args = [...args, "--cluster_name", clusterName]
+  if (clusterPort) args = [...args, "--cluster", `nats://127.0.0.1:${clusterPort}`]
+  if (routes?.length) args = [...args, "--routes", routes.map(p => `nats://127.0.0.1:${p}`).join(",")]
+  if (monitorPort) args = [...args, "-m", String(monitorPort)]
   if (!NATS_SERVER_BIN) throw new Error("NATS_SERVER_BIN is not set")
   if (!existsSync(NATS_SERVER_BIN)) {
     throw new Error(
@@ -527,11 +559,13 @@ export async function startNats({ port, args = [], scope } = {}) {
   spawnError.catch(() => {})
   const server = {
     index,
-    label: `nats-server #${index}`,
+    label: options.label ?? `nats-server #${index}`,
+    monitorPort,
     argsText: [NATS_SERVER_BIN, ...argv].join(" "),
     proc,
     port,
     url: `nats://127.0.0.1:${port}`,
+    options: { ...options, port },
     exited,
     logText: () => Buffer.concat(chunks).toString("utf8"),
     exitText: () => (exitInfo ? JSON.stringify(exitInfo) : "still running"),
@@ -583,4 +617,98 @@ export async function startNats({ port, args = [], scope } = {}) {
     }
   )
   return server
+}
+
+/**
+ * Waits until the nats-server's monitoring endpoint (it must have been started with monitorPort)
+ * reports JetStream healthy: GET /healthz answers 200 once JetStream is enabled and, in a
+ * cluster, the server knows a meta leader and its streams are current.
+ */
+export async function jetStreamHealthy(server, { timeout = 20_000 } = {}) {
+  assert.ok(server.monitorPort, `${server.label} has no monitoring port`)
+  const url = `http://127.0.0.1:${server.monitorPort}/healthz`
+  return eventually(
+    async () => {
+      const res = await fetch(url)
+      const body = await res.text()
+      assert.equal(res.status, 200, `${server.label} /healthz: ${res.status} ${body}`)
+    },
+    { timeout, interval: 100, message: `${server.label}: JetStream not healthy` }
+  )
+}
+
+/**
+ * Waits until the JetStream meta leader (among servers, started with monitorPort) reports a
+ * cluster of n with every other server current and online. /healthz answers 200 earlier, while
+ * the leader may not have heard from every peer yet: a stream created then with 3 replicas fails
+ * with "insufficient resources" (and weft caps its replicas below 3).
+ */
+async function metaLeaderSeesAll(servers, n, timeout) {
+  return eventually(
+    async () => {
+      const metas = await Promise.all(
+        servers.map(async s => {
+          const res = await fetch(`http://127.0.0.1:${s.monitorPort}/jsz`)
+          return { s, meta: (await res.json()).meta_cluster }
+        })
+      )
+      const leader = metas.find(({ s, meta }) => meta?.leader && meta.leader === s.options.serverName)
+      assert.ok(leader, `no meta leader yet: ${JSON.stringify(metas.map(m => m.meta?.leader))}`)
+      const { meta } = leader
+      assert.equal(meta.cluster_size, n, `meta cluster size: ${JSON.stringify(meta)}`)
+      const peers = meta.replicas ?? []
+      assert.equal(peers.length, n - 1, `meta leader's peers: ${JSON.stringify(peers)}`)
+      for (const p of peers) assert.ok(p.current && !p.offline, `meta peer not current: ${JSON.stringify(p)}`)
+    },
+    { timeout, interval: 100, message: "JetStream meta leader not seeing every server" }
+  )
+}
+
+/**
+ * Starts an n-server nats-server cluster with JetStream (n = 3 by default) on 127.0.0.1: client,
+ * route and monitoring ports picked first (every server routes to the others from the start),
+ * each server its own store dir (a temp dir of the scope, kept across restarts), server names
+ * n1..nN, cluster name `name`. Waits for every "Server is ready" and for JetStream to be healthy
+ * on every server.
+ *
+ * Returns { servers, urls (comma-separated client URLs, for --nats), ports, storeDirs,
+ * restart(i), healthy() }: servers[i] is the running (or last) nats-server i, replaced by
+ * restart(i), which starts it again on the same ports and store dir.
+ */
+export async function startNatsCluster({ n = 3, name = "weft-e2e", scope } = {}) {
+  const ports = []
+  for (let i = 0; i < 3 * n; i++) ports.push(await freePort())
+  const client = ports.slice(0, n)
+  const route = ports.slice(n, 2 * n)
+  const monitor = ports.slice(2 * n)
+  const storeDirs = []
+  for (let i = 0; i < n; i++) storeDirs.push(await tempDir(`weft-nats${i + 1}-`, { scope }))
+  const options = client.map((port, i) => ({
+    port,
+    scope,
+    jetstream: true,
+    storeDir: storeDirs[i],
+    serverName: `n${i + 1}`,
+    label: `nats-server n${i + 1}`,
+    clusterName: name,
+    clusterPort: route[i],
+    routes: route.filter((_, j) => j !== i),
+    monitorPort: monitor[i],
+  }))
+  const cluster = {
+    servers: await Promise.all(options.map(o => startNats(o))),
+    urls: client.map(p => `nats://127.0.0.1:${p}`).join(","),
+    ports: client,
+    storeDirs,
+    async restart(i) {
+      cluster.servers[i] = await startNats(options[i])
+      return cluster.servers[i]
+    },
+    healthy: async (timeout = 20_000) => {
+      await Promise.all(cluster.servers.map(s => jetStreamHealthy(s, { timeout })))
+      await metaLeaderSeesAll(cluster.servers, n, timeout)
+    },
+  }
+  await cluster.healthy()
+  return cluster
 }
