@@ -42,7 +42,7 @@ type Chunks struct {
 	// another node whose write is not complete yet), so a follower of the log starts after
 	// SnapSeq, not LastSeq. 0 from the bbolt store.
 	SnapSeq uint64
-	Bytes        int64    // total payload size
+	Bytes   int64 // total payload size
 }
 
 // Load returns every chunk of docID, or ErrNotFound if it has none. A chunk that fails its
