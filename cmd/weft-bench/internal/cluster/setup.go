@@ -1,0 +1,164 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch"
+)
+
+// setup is one way of running weft: a single node on bbolt, or nodes on a
+// JetStream of some servers and replicas.
+type setup struct {
+	name     string // with two nodes
+	servers  int    // nats-servers; 0: a single node on bbolt, no NATS
+	replicas int
+}
+
+func (s setup) cluster() bool { return s.servers > 0 }
+
+// label names the setup with n weft nodes running.
+func (s setup) label(n int) string {
+	if !s.cluster() {
+		return s.name
+	}
+	servers := "1 nats-server"
+	if s.servers > 1 {
+		servers = fmt.Sprintf("%d nats-servers", s.servers)
+	}
+	return fmt.Sprintf("%d nodes, %s, replicas %d", n, servers, s.replicas)
+}
+
+// setups are the three compared: a single bbolt node, two nodes on one
+// nats-server (replicas 1), two nodes on a cluster of three (replicas 3).
+func setups() []setup {
+	ss := []setup{
+		{name: "single node, bbolt"},
+		{servers: 1, replicas: 1},
+		{servers: 3, replicas: 3},
+	}
+	for i := range ss {
+		if ss[i].cluster() {
+			ss[i].name = ss[i].label(2)
+		}
+	}
+	return ss
+}
+
+// env is a running setup: its NATS (if any) and weft nodes.
+type env struct {
+	s     setup
+	bin   string
+	nats  *NATS
+	nodes []*launch.Server
+	data  string // the single node's data directory, kept across its restart
+}
+
+// start starts the setup's NATS and its first nodes: one for bbolt, two
+// for a cluster.
+func start(ctx context.Context, o Options, s setup) (*env, error) {
+	e := &env{s: s, bin: o.WeftBin}
+	if !s.cluster() {
+		dir, err := os.MkdirTemp("", "weft-bench-single-")
+		if err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		e.data = dir
+		if _, err := e.addNode(); err != nil {
+			e.stop()
+			return nil, err
+		}
+		return e, nil
+	}
+	var err error
+	if e.nats, err = StartNATS(ctx, o.NATSBin, s.servers); err != nil {
+		return nil, err
+	}
+	for range 2 {
+		if _, err := e.addNode(); err != nil {
+			e.stop()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// addNode starts one more weft node: on the single node's data
+// directory, or on NATS with an empty data directory of its own.
+func (e *env) addNode() (*launch.Server, error) {
+	o := launch.WeftOptions{Name: fmt.Sprintf("weft node %d", len(e.nodes)+1), Data: e.data}
+	if e.s.cluster() {
+		o.Args = []string{"--nats", e.nats.URLs(), "--replicas", strconv.Itoa(e.s.replicas),
+			"--nats-wait", "30s", "--node-id", fmt.Sprintf("bench-node%d", len(e.nodes)+1)}
+	}
+	n, err := launch.WeftWith(e.bin, o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.s.name, err)
+	}
+	e.nodes = append(e.nodes, n)
+	return n, nil
+}
+
+// writerURL and readerURL are where a replay's writer and readers
+// connect: nodes 1 and 2 of a cluster, the one node otherwise.
+func (e *env) writerURL() string { return e.nodes[0].URL }
+
+func (e *env) readerURL() string { return e.nodes[len(e.nodes)-1].URL }
+
+// stopNode stops node i (its temporary data directory goes with it).
+func (e *env) stopNode(i int) {
+	if e.nodes[i] != nil {
+		e.nodes[i].Stop()
+		e.nodes[i] = nil
+	}
+}
+
+// live is the number of nodes running.
+func (e *env) live() int {
+	n := 0
+	for _, s := range e.nodes {
+		if s != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Log is the tail of every process's output, for error reports.
+func (e *env) Log() string {
+	var b strings.Builder
+	for _, n := range e.nodes {
+		if n != nil {
+			fmt.Fprintf(&b, "-- %s:\n%s\n", n.Name, n.Log())
+		}
+	}
+	if e.nats != nil {
+		b.WriteString(e.nats.Log())
+	}
+	return b.String()
+}
+
+// stop stops every node, then NATS, and removes their directories.
+func (e *env) stop() {
+	for i := range e.nodes {
+		e.stopNode(i)
+	}
+	if e.nats != nil {
+		e.nats.Stop()
+	}
+	if e.data != "" {
+		os.RemoveAll(e.data)
+	}
+}
+
+// settle gives a node a moment after start before it is measured.
+func settle(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(300 * time.Millisecond):
+	}
+}
