@@ -158,6 +158,38 @@ func (n *NATS) jetStreamReady(ctx context.Context, size int) error {
 	return nil
 }
 
+// CheckReplicas checks that every stream (weft's chunks, buckets and
+// object stores) has want replicas: a JetStream cluster that was not whole
+// when weft created them would have left them with fewer.
+func (n *NATS) CheckReplicas(ctx context.Context, want int) error {
+	var j struct {
+		Accounts []struct {
+			Streams []struct {
+				Name   string `json:"name"`
+				Config struct {
+					Replicas int `json:"num_replicas"`
+				} `json:"config"`
+			} `json:"stream_detail"`
+		} `json:"account_details"`
+	}
+	if err := getJSON(ctx, n.monitor[0]+"/jsz?accounts=true&streams=true&config=true", &j); err != nil {
+		return err
+	}
+	seen := 0
+	for _, a := range j.Accounts {
+		for _, st := range a.Streams {
+			seen++
+			if st.Config.Replicas != want {
+				return fmt.Errorf("stream %s has %d replicas, want %d", st.Name, st.Config.Replicas, want)
+			}
+		}
+	}
+	if seen == 0 {
+		return fmt.Errorf("no JetStream stream found (weft made none?)")
+	}
+	return nil
+}
+
 func getJSON(ctx context.Context, url string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

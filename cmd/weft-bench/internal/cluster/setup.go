@@ -84,6 +84,10 @@ func start(ctx context.Context, o Options, s setup) (*env, error) {
 			return nil, err
 		}
 	}
+	if err := e.nats.CheckReplicas(ctx, s.replicas); err != nil {
+		e.stop()
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
 	return e, nil
 }
 
