@@ -82,14 +82,15 @@ type OpenResult struct {
 	Changes int `json:"changes"`
 	Bytes   int `json:"file_bytes"`
 	Nodes   int `json:"nodes"` // weft nodes running
-	// FirstMs runs from the request to the server's first sync message,
-	// FullMs to the client holding every change (its own Automerge work
-	// included: the same on every setup).
-	FirstMs   float64 `json:"first_message_ms"`
-	FullMs    float64 `json:"full_sync_ms"`
-	Messages  int     `json:"messages"`
-	Converged bool    `json:"converged"`
-	Error     string  `json:"error,omitempty"`
+	// FirstMs runs from the request to the arrival of the server's first
+	// sync message (whole), FullMs to the client holding every change (its
+	// own Automerge work included: the same on every setup).
+	FirstMs       float64 `json:"first_message_ms"`
+	FullMs        float64 `json:"full_sync_ms"`
+	Messages      int     `json:"messages"`
+	BytesReceived int64   `json:"bytes_received"`
+	Converged     bool    `json:"converged"`
+	Error         string  `json:"error,omitempty"`
 }
 
 // open connects a fresh client to wsURL, requests doc and syncs with a
@@ -98,7 +99,8 @@ func open(ctx context.Context, wsURL, doc string, d *bigDoc, nodes int) *OpenRes
 	res := &OpenResult{Changes: d.changes, Bytes: len(d.file), Nodes: nodes}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	p, err := peer.Dial(ctx, wsURL, "weft-bench-opener-"+peer.RandomTag(), nil, 1<<20)
+	var wire peer.Wire
+	p, err := peer.Dial(ctx, wsURL, "weft-bench-opener-"+peer.RandomTag(), &wire, 1<<20)
 	if err != nil {
 		res.Error = fmt.Sprintf("dial: %v", err)
 		return res
@@ -113,17 +115,20 @@ func open(ctx context.Context, wsURL, doc string, d *bigDoc, nodes int) *OpenRes
 		res.Error = err.Error()
 		return res
 	}
+	recv0 := wire.Recv.Load()
 	for !r.Heads().Equal(d.heads) {
-		if err := syncOne(p, r, doc); err != nil {
+		at, err := syncOne(p, r, doc)
+		if err != nil {
 			res.Error = err.Error()
 			return res
 		}
 		res.Messages++
 		if res.Messages == 1 {
-			res.FirstMs = millis(time.Since(t0))
+			res.FirstMs = millis(at.Sub(t0))
 		}
 	}
 	res.FullMs = millis(time.Since(t0))
+	res.BytesReceived = wire.Recv.Load() - recv0
 	text, err := r.Text("text")
 	if err != nil {
 		res.Error = err.Error()
@@ -133,29 +138,31 @@ func open(ctx context.Context, wsURL, doc string, d *bigDoc, nodes int) *OpenRes
 	return res
 }
 
-// syncOne reads the next sync message of the initial sync and answers it.
-func syncOne(p *peer.Peer, r *crdttest.Replica, doc string) error {
+// syncOne reads the next sync message of the initial sync and answers it;
+// it returns when the message had arrived.
+func syncOne(p *peer.Peer, r *crdttest.Replica, doc string) (time.Time, error) {
 	for {
 		m, err := p.Read()
+		at := time.Now()
 		if err != nil {
-			return err
+			return at, err
 		}
 		switch m.Type {
 		case session.TypeSync:
 			if _, err := syncmsg.Parse(m.Data); err != nil {
-				return err
+				return at, err
 			}
 			if err := r.ReceiveMessage(m.Data); err != nil {
-				return err
+				return at, err
 			}
 			if reply, ok := r.Reply(); ok {
-				return p.SendSync(session.TypeSync, doc, reply)
+				return at, p.SendSync(session.TypeSync, doc, reply)
 			}
-			return nil
+			return at, nil
 		case session.TypeDocUnavailable:
-			return errors.New("the server says the document is unavailable")
+			return at, errors.New("the server says the document is unavailable")
 		case session.TypeError:
-			return fmt.Errorf("server error: %s", m.Message)
+			return at, fmt.Errorf("server error: %s", m.Message)
 		}
 	}
 }

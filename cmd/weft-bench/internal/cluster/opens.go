@@ -23,6 +23,7 @@ func openJobs(ctx context.Context, e *env, big *bigDoc, stderr io.Writer) ([]Row
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w\n%s", e.s.name, err, e.Log())
 	}
+	e.quiet(ctx)
 	rounds := 2
 	if !e.s.cluster() {
 		e.stopNode(0) // restarted on its data directory below
@@ -34,12 +35,12 @@ func openJobs(ctx context.Context, e *env, big *bigDoc, stderr io.Writer) ([]Row
 		if err != nil {
 			return rows, err
 		}
-		settle(ctx)
+		e.quiet(ctx)
 		label := e.s.label(e.live())
 		fmt.Fprintf(stderr, "== %s: %s (%s)\n", label, name, n.Name)
 		res := open(ctx, n.URL, doc, big, e.live())
-		fmt.Fprintf(stderr, "   first message %.1f ms, full sync %.1f ms, %d messages, converged %v %s\n",
-			res.FirstMs, res.FullMs, res.Messages, res.Converged, res.Error)
+		fmt.Fprintf(stderr, "   first message %.1f ms, full sync %.1f ms, %d messages, %.1f MB received, converged %v %s\n",
+			res.FirstMs, res.FullMs, res.Messages, float64(res.BytesReceived)/1e6, res.Converged, res.Error)
 		if res.Error != "" {
 			fmt.Fprintf(stderr, "  logs (tail):\n%s\n", e.Log())
 		}

@@ -91,7 +91,7 @@ func runSetup(ctx context.Context, base workload.Config, o Options, s setup, big
 		return nil, err
 	}
 	defer e.stop()
-	settle(ctx)
+	e.quiet(ctx)
 	var rows []Row
 	for _, j := range replayJobs(base, o) {
 		cfg := j.cfg
@@ -110,6 +110,7 @@ func runSetup(ctx context.Context, base workload.Config, o Options, s setup, big
 			fmt.Fprintf(stderr, "  logs (tail):\n%s\n", e.Log())
 		}
 		rows = append(rows, Row{Workload: j.name, Setup: s.name, Result: res})
+		e.quiet(ctx)
 	}
 	opens, err := openJobs(ctx, e, big, stderr)
 	return append(rows, opens...), err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/launch"
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/procstat"
 )
 
 // setup is one way of running weft: a single node on bbolt, or nodes on a
@@ -159,10 +160,41 @@ func (e *env) stop() {
 	}
 }
 
-// settle gives a node a moment after start before it is measured.
-func settle(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(300 * time.Millisecond):
+// quiet waits (20 s at most) until the setup's processes together use
+// under a tenth of a core over half a second: an upload or a start still
+// being digested (a snapshot written, a stream caught up) must not count
+// against the next measurement.
+func (e *env) quiet(ctx context.Context) {
+	var pids []int
+	for _, n := range e.nodes {
+		if n != nil {
+			pids = append(pids, n.PID())
+		}
+	}
+	if e.nats != nil {
+		for _, s := range e.nats.servers {
+			pids = append(pids, s.PID())
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var smps []*procstat.Sampler
+		for _, p := range pids {
+			if s, err := procstat.StartSampler(p, 100*time.Millisecond); err == nil {
+				smps = append(smps, s)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+		cpu := 0.0
+		for _, s := range smps {
+			c, _, _, _ := s.Stop()
+			cpu += c
+		}
+		if cpu < 0.05 {
+			return
+		}
 	}
 }
