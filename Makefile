@@ -112,3 +112,21 @@ bench-compare: $(REF_DEPS)
 .PHONY: cluster
 cluster: build
 	WEFT_BIN=$(BIN) GO=$(GO) ./testdata/cluster/run.sh
+
+## bench-cluster: weft-bench --mode cluster: a single bbolt node, two nodes on
+## one nats-server (replicas 1) and two nodes on a cluster of three
+## nats-servers (replicas 3), each started fresh on loopback: the trace flat
+## out and at typing speed (writer on node 1, readers on node 2), and a fresh
+## client's first full sync of the whole trace as one document on nodes that
+## never saw it; see cmd/weft-bench/README.md. Knobs: TRACE, CLUSTER_CHANGES
+## (20000), BENCH_READERS, OPEN_CHANGES (0: the whole trace).
+CLUSTER_CHANGES ?= 20000
+OPEN_CHANGES    ?= 0
+
+.PHONY: bench-cluster
+bench-cluster: bin/nats-server
+	$(GO) build -o $(BIN) ./cmd/weft
+	$(GO) build -o bin/weft-bench ./cmd/weft-bench
+	./bin/weft-bench --mode cluster --weft-bin $(BIN) --nats-bin bin/nats-server --trace $(TRACE) \
+		--changes $(CLUSTER_CHANGES) --readers $(BENCH_READERS) --window 1000 --typing-changes 2000 --typing-rate 200 \
+		--open-changes $(OPEN_CHANGES) --timeout 2m

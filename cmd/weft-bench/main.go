@@ -8,6 +8,8 @@
 // the server's CPU and memory. Idle mode opens N joined idle connections
 // and reports the server's memory per connection. Compare mode starts the
 // reference server and weft and runs the same workloads against both.
+// Cluster mode starts nats-server with JetStream and weft nodes on it and
+// compares them with a single node on bbolt.
 //
 // The work lives in the packages under internal/ (see README.md in this
 // directory); main parses the flags and runs the mode.
@@ -27,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/weft-dev/weft/cmd/weft-bench/internal/cluster"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/compare"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/idle"
 	"github.com/weft-dev/weft/cmd/weft-bench/internal/replay"
@@ -45,6 +48,7 @@ type options struct {
 	json        bool
 	allowRemote bool
 	compare     compare.Options
+	cluster     cluster.Options
 }
 
 // parseFlags parses and checks the command line.
@@ -59,31 +63,35 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.Rate, "rate", 0, "writer rate in changes/s, open loop (0 = as fast as possible)")
 	fs.IntVar(&o.Window, "window", 1000, "most changes in flight: sent but not yet at every reader (0 = no limit)")
 	fs.IntVar(&o.PID, "pid", 0, "server pid: report its CPU seconds and peak RSS (with its child processes)")
-	fs.StringVar(&o.mode, "mode", "trace", "trace, idle, or compare (starts the reference server and weft itself)")
+	fs.StringVar(&o.mode, "mode", "trace", "trace, idle, compare (starts the reference server and weft itself) or cluster (starts nats-server and weft nodes itself)")
 	fs.IntVar(&o.Conns, "conns", 1000, "idle mode: connections to open")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up on a workload after this long")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a --url that is not on loopback")
-	fs.StringVar(&o.compare.WeftBin, "weft-bin", "bin/weft", "compare mode: the weft binary")
+	fs.StringVar(&o.compare.WeftBin, "weft-bin", "bin/weft", "compare and cluster modes: the weft binary")
 	fs.StringVar(&o.compare.RefDir, "refserver", "testdata/refserver", "compare mode: directory of the reference server (server.mjs, npm ci done)")
-	fs.IntVar(&o.compare.TypingChanges, "typing-changes", 2000, "compare mode: changes of the typing workload")
-	fs.Float64Var(&o.compare.TypingRate, "typing-rate", 200, "compare mode: writer rate of the typing workload")
+	fs.IntVar(&o.compare.TypingChanges, "typing-changes", 2000, "compare and cluster modes: changes of the typing workload")
+	fs.Float64Var(&o.compare.TypingRate, "typing-rate", 200, "compare and cluster modes: writer rate of the typing workload")
+	fs.StringVar(&o.cluster.NATSBin, "nats-bin", "bin/nats-server", "cluster mode: the nats-server binary")
+	fs.IntVar(&o.cluster.OpenChanges, "open-changes", 0, "cluster mode: transactions of the trace in the big document opened on a fresh node (0: all)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	o.compare.JSON = o.json
+	o.cluster.WeftBin, o.cluster.TypingChanges, o.cluster.TypingRate, o.cluster.JSON =
+		o.compare.WeftBin, o.compare.TypingChanges, o.compare.TypingRate, o.json
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	switch o.mode {
-	case "trace", "idle", "compare":
+	case "trace", "idle", "compare", "cluster":
 	default:
-		return nil, fmt.Errorf("--mode %q: want trace, idle or compare", o.mode)
+		return nil, fmt.Errorf("--mode %q: want trace, idle, compare or cluster", o.mode)
 	}
 	if o.Readers < 0 || o.Rate < 0 || o.Changes < 0 || o.Timeout <= 0 {
 		return nil, errors.New("--readers, --rate and --changes must not be negative, --timeout must be positive")
 	}
-	if o.mode != "compare" {
+	if o.mode != "compare" && o.mode != "cluster" {
 		if err := checkURL(o.URL, o.allowRemote); err != nil {
 			return nil, err
 		}
@@ -128,8 +136,12 @@ func run1(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.mode == "compare" {
-		if err := compare.Run(ctx, o.Config, o.compare, stdout, stderr); err != nil {
+	if o.mode == "compare" || o.mode == "cluster" {
+		run := func() error { return compare.Run(ctx, o.Config, o.compare, stdout, stderr) }
+		if o.mode == "cluster" {
+			run = func() error { return cluster.Run(ctx, o.Config, o.cluster, stdout, stderr) }
+		}
+		if err := run(); err != nil {
 			fmt.Fprintln(stderr, "weft-bench:", err)
 			return 1
 		}

@@ -22,7 +22,11 @@ func Run(parent context.Context, cfg workload.Config) (*workload.Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	res := &workload.Result{Mode: "trace", URL: cfg.URL, Trace: cfg.Trace, Txns: plan.Txns, Rate: cfg.Rate, Window: cfg.Window,
+	readerURL := cfg.ReaderURL
+	if readerURL == "" {
+		readerURL = cfg.URL
+	}
+	res := &workload.Result{Mode: "trace", URL: cfg.URL, ReaderURL: cfg.ReaderURL, Trace: cfg.Trace, Txns: plan.Txns, Rate: cfg.Rate, Window: cfg.Window,
 		Reader: cfg.Readers, Changes: len(plan.Edits), Expected: len(plan.Edits) * cfg.Readers}
 
 	tctx, cancelT := context.WithTimeout(parent, cfg.Timeout)
@@ -32,7 +36,7 @@ func Run(parent context.Context, cfg workload.Config) (*workload.Result, error) 
 	rn := newRun(ctx, fail, cfg.Timeout)
 	defer rn.stop()
 
-	w, readers, err := rn.join(cfg.URL, cfg.Readers, tr.StartContent, plan.Edits)
+	w, readers, err := rn.join(cfg.URL, readerURL, cfg.Readers, tr.StartContent, plan.Edits)
 	if err != nil {
 		return nil, err
 	}
@@ -63,11 +67,12 @@ func load(cfg workload.Config) (*trace.Trace, *trace.Plan, error) {
 	return tr, plan, nil
 }
 
-// join connects the writer, which creates the document with the trace's
-// start text and syncs it the normal way, then n readers, which fetch it
+// join connects the writer to url, which creates the document with the
+// trace's start text and syncs it the normal way, then n readers to
+// readerURL, which fetch it
 // (request, then a full sync) and go light; then it lets the initial
 // exchanges settle, so the server knows every peer in sync.
-func (r *run) join(url string, n int, start string, edits []trace.Edit) (*writer, []*reader, error) {
+func (r *run) join(url, readerURL string, n int, start string, edits []trace.Edit) (*writer, []*reader, error) {
 	tag := peer.RandomTag()
 	w, err := newWriter(r, url, "weft-bench-writer-"+tag, start)
 	if err != nil {
@@ -79,7 +84,7 @@ func (r *run) join(url string, n int, start string, edits []trace.Edit) (*writer
 	}
 	r.goLoop(w.readLoop)
 
-	readers, err := r.joinReaders(url, n, tag, setup, len(edits))
+	readers, err := r.joinReaders(readerURL, n, tag, setup, len(edits))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,28 +4,33 @@ import "time"
 
 // Config is one workload against one server.
 type Config struct {
-	URL     string
-	Trace   string
-	Changes int     // transactions of the trace to replay
-	Readers int     // reader peers
-	Rate    float64 // changes/s, open loop; 0 = as fast as possible
-	Window  int     // most changes sent but not yet at every reader; 0 = no limit
-	PID     int     // server pid (0: no server figures)
-	Conns   int     // idle mode: connections to open
-	Timeout time.Duration
+	URL string
+	// ReaderURL is where the readers connect (another node of a
+	// cluster); empty: URL.
+	ReaderURL string
+	Trace     string
+	Changes   int     // transactions of the trace to replay
+	Readers   int     // reader peers
+	Rate      float64 // changes/s, open loop; 0 = as fast as possible
+	Window    int     // most changes sent but not yet at every reader; 0 = no limit
+	PID       int     // server pid (0: no server figures)
+	Conns     int     // idle mode: connections to open
+	Timeout   time.Duration
 }
 
 // Result is what one workload measured. Durations are in milliseconds,
 // sizes in bytes.
 type Result struct {
-	Mode   string  `json:"mode"`
-	URL    string  `json:"url"`
-	Label  string  `json:"label,omitempty"`
-	Trace  string  `json:"trace,omitempty"`
-	Txns   int     `json:"txns,omitempty"`
-	Rate   float64 `json:"rate"`
-	Window int     `json:"window"`
-	Reader int     `json:"readers,omitempty"`
+	Mode string `json:"mode"`
+	URL  string `json:"url"`
+	// ReaderURL is the readers' server when it is not URL's.
+	ReaderURL string  `json:"reader_url,omitempty"`
+	Label     string  `json:"label,omitempty"`
+	Trace     string  `json:"trace,omitempty"`
+	Txns      int     `json:"txns,omitempty"`
+	Rate      float64 `json:"rate"`
+	Window    int     `json:"window"`
+	Reader    int     `json:"readers,omitempty"`
 
 	Changes          int      `json:"changes,omitempty"`
 	ElapsedSeconds   float64  `json:"elapsed_s,omitempty"`

@@ -19,6 +19,10 @@ var (
 	buildOnce sync.Once
 	weftBin   string
 	buildErr  error
+
+	natsOnce sync.Once
+	natsBin  string
+	natsErr  error
 )
 
 // StartWeft builds cmd/weft (once per test binary) and serves it on a free
@@ -29,16 +33,44 @@ func StartWeft(t *testing.T) *launch.Server {
 	if testing.Short() {
 		t.Skip("builds and runs the weft binary")
 	}
-	buildOnce.Do(build)
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	s, err := launch.Weft(weftBin)
+	s, err := launch.Weft(WeftBin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// WeftBin builds cmd/weft (once per test binary) and returns its path. It
+// skips the test under -short.
+func WeftBin(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the weft binary")
+	}
+	buildOnce.Do(build)
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return weftBin
+}
+
+// NATSBin builds nats-server at the version go.mod pins (once per test
+// binary) next to the weft binary and returns its path. It skips the test
+// under -short.
+func NATSBin(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Dir(WeftBin(t))
+	natsOnce.Do(func() {
+		natsBin = filepath.Join(dir, "nats-server")
+		if out, err := exec.Command("go", "build", "-o", natsBin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+			natsErr = fmt.Errorf("go build nats-server: %w\n%s", err, out)
+		}
+	})
+	if natsErr != nil {
+		t.Fatal(natsErr)
+	}
+	return natsBin
 }
 
 func build() {
