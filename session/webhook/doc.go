@@ -15,6 +15,12 @@
 // goroutine without ever blocking (a full queue drops the event and counts
 // it, see [Dispatcher.Dropped]).
 //
+// In a cluster (weft serve --nats), each node's dispatcher is handed only the
+// changes that node stored (events with FromLog unset, cmd/weft/internal/node):
+// a change is delivered once per hook across the cluster, by the node that
+// accepted it, not once per node that has the document open. Deliveries still
+// pending on a node that is killed are lost (a graceful stop flushes them).
+//
 // # Debouncing and ordering
 //
 // Change events of one document are collected for [Config.Debounce]

@@ -108,7 +108,17 @@ func (n *Node) startWebhooks() {
 		return
 	}
 	n.dispatcher = webhook.New(n.cfg.Webhooks, n.log)
-	n.parts.unsubscribe = n.mgr.Subscribe("", n.dispatcher.Handle)
+	handle := n.dispatcher.Handle
+	if n.cluster != nil {
+		// Each node delivers the changes it stored: every change once per
+		// hook across the cluster, not once per node that has it open.
+		handle = func(ev session.Event) {
+			if !ev.FromLog {
+				n.dispatcher.Handle(ev)
+			}
+		}
+	}
+	n.parts.unsubscribe = n.mgr.Subscribe("", handle)
 	n.log.Info("webhooks configured", "hooks", len(n.cfg.Webhooks.Hooks))
 }
 
