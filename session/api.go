@@ -92,7 +92,7 @@ func (m *Manager) Edit(ctx context.Context, req EditRequest) (EditResult, error)
 		if err != nil {
 			return d.apiError(r, err)
 		}
-		r.take(out, nil, true)
+		r.take(out, nil)
 		res = EditResult{Heads: out.Heads, Changed: out.Changed()}
 		return nil
 	})
@@ -214,11 +214,6 @@ func (m *Manager) Upload(ctx context.Context, doc string, data []byte) (EditResu
 		}
 		if r.changes.Len() < start {
 			return fmt.Errorf("%w: engine failed while merging", ErrUnavailable)
-		}
-		if m.cfg.Relay != nil && r.n > before {
-			// merge does not publish (its input usually comes from other
-			// nodes); an upload is this node's news.
-			d.pub.Write(r.changes.Bytes()[start:])
 		}
 		res = EditResult{Heads: d.heads, Changed: r.n > before}
 		return nil

@@ -58,8 +58,10 @@
 //   - load.go: load and open; restart, the one reaction to a dead worker; retryDelay.
 //   - syncpath.go: peers' sync messages through the engine (syncRun, sync, applied, reject,
 //     resync).
-//   - relaying.go: the document's side of the [Relay]: subscribe, publish, catch up, merge,
-//     other nodes' ephemera. relay.go is the Relay interface, memrelay.go an in-process one.
+//   - relaying.go: the document's cross-node side: its [Relay] subscription (other nodes'
+//     ephemera), catching up (from the shared store) and resyncing refused peers, merge.
+//     relay.go is the Relay interface (ephemeral frames only), memrelay.go an in-process
+//     one; sharedlog.go follows a [SharedLog] store, which carries documents across nodes.
 //   - peers.go: the document's peer set (peer, peerKeys, leave, drop) and ephemeral fan-out.
 //   - compact.go: compaction into one snapshot, and close.
 //   - damage.go: damaged documents (salvage, set-aside chunks, [Manager.Damage]).
@@ -104,8 +106,8 @@
 //   - Event subscribers ([Manager.Subscribe], events.go) are kept under their own mutex and
 //     called on document goroutines, outside it; they must not block.
 //   - The [Store] is called from every document goroutine at once, and from API callers'
-//     goroutines (List, and Exists before a read) and the relay's (Load, for other nodes
-//     catching up); it must be safe for concurrent use.
+//     goroutines (List, and Exists before a read), and a [SharedLog]'s Follow callbacks run
+//     on its own goroutines; it must be safe for concurrent use.
 //   - [Manager]'s mutex guards its maps only (documents, clients, strikes, bans); it is never
 //     held across engine, storage or transport calls, except Conn.Close in Connect after
 //     Shutdown has begun.

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"log/slog"
 	"slices"
 	"sync"
@@ -19,11 +18,9 @@ const (
 	evEphemeral
 	evLeave
 	evResync // a read-only peer's changes were refused: restart its sync state
-	// From the Relay (other nodes); cl is nil.
-	evRelayChanges   // data: change chunks another node persisted
+	// Not from a local peer; cl is nil.
 	evRelayEphemeral // data: an ephemeral frame from another node
-	evCatchUp        // messages may have been lost, or a node was cut off
-	evReconnect      // the relay reconnected: catch up, then poke the others
+	evCatchUp        // the gap timer, or the relay reconnected: catch up from the store
 	evCall           // an API call (call): run on the goroutine, answer after persist
 	evCompacted      // a snapshot's load check came back (compacted; compact.go)
 	evLogged         // logged: an entry of the shared log (sharedlog.go)
@@ -64,13 +61,12 @@ const brokenRetry = 10 * time.Second
 // callTimeout bounds one engine or storage call.
 const callTimeout = 60 * time.Second
 
-// catchUpTimeout bounds one Relay.CatchUp; gapDelay is how long merged
-// changes may wait for their dependencies before the document catches up
-// (doubling on each try while they keep waiting, up to gapMaxDelay).
+// gapDelay is how long merged changes may wait for their dependencies
+// before the document catches up from the store (doubling on each try
+// while they keep waiting, up to gapMaxDelay).
 const (
-	catchUpTimeout = 10 * time.Second
-	gapDelay       = 250 * time.Millisecond
-	gapMaxDelay    = 30 * time.Second
+	gapDelay    = 250 * time.Millisecond
+	gapMaxDelay = 30 * time.Second
 	// unsyncedMaxDelay bounds the wait between resyncs of peers whose
 	// changes a failed persist refused (storage unreachable).
 	unsyncedMaxDelay = 2 * time.Second
@@ -119,13 +115,11 @@ type document struct {
 	memChanges int       // d.changes at memAt
 	wasIdle    bool
 
-	// relay state (goroutine-owned too); see relaying.go
-	unsub   func()       // the document's relay subscription; nil when none
-	pub     bytes.Buffer // changes from local peers, published once durable
-	gap     bool         // merged changes wait for dependencies
+	// cross-node state (goroutine-owned too); see relaying.go
+	unsub   func() // the document's ephemeral subscription; nil when none
+	gap     bool   // catch up: merged changes wait for dependencies, or a resync is due
 	gapTry  int
-	poke    bool // poke the other nodes after this batch
-	catchUp bool // catch up (once) in this batch
+	catchUp bool // caught up (once) in this batch
 	// unsynced: a failed persist refused the peers' changes; resync them
 	// at the next catch-up (relaying.go)
 	unsynced bool

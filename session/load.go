@@ -34,9 +34,8 @@ func dead(err error) bool {
 }
 
 // firstLoad loads the document for its first event (or the first after it
-// failed to load). Subscribe first, load second, then catch up: what other
-// nodes publish meanwhile waits in the inbox (duplicates are harmless,
-// gaps are not).
+// failed to load), then follows the shared log, if any, from the sequence
+// it loaded: what other nodes append meanwhile is delivered after it.
 func (d *document) firstLoad() {
 	d.snapSize, d.incSize = 0, 0
 	d.subscribe()
@@ -46,10 +45,8 @@ func (d *document) firstLoad() {
 	} else if err != nil {
 		d.setBroken(err)
 		d.log.Error("document cannot be loaded", "err", err)
-	} else if d.m.shared != nil {
+	} else {
 		d.follow()
-	} else if d.unsub != nil {
-		d.catchUp = true
 	}
 }
 

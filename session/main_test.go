@@ -41,11 +41,15 @@ type env struct {
 	m     *session.Manager
 }
 
-// newEnv opens a bbolt store in t.TempDir() and a Manager over it. A nil
+// newEnv opens a bbolt store in t.TempDir() and a Manager over it, or a
+// Manager over cfg.Store if set (the caller closes that store). A nil
 // cfg.Engine means crdt.NewLocal(nil). Cleanup shuts the Manager down and
-// checks the store's consistency before closing it.
+// checks a bbolt store's consistency before closing it.
 func newEnv(t testing.TB, cfg session.Config) *env {
 	t.Helper()
+	if cfg.Store != nil { // the caller's (a shared one): it closes it
+		return startEnv(t, cfg, "", nil)
+	}
 	path := filepath.Join(t.TempDir(), "weft.db")
 	st, err := storage.Open(path, nil)
 	if err != nil {
@@ -60,6 +64,13 @@ func newEnv(t testing.TB, cfg session.Config) *env {
 		}
 	})
 	cfg.Store = st
+	return startEnv(t, cfg, path, st)
+}
+
+// startEnv starts a Manager over cfg.Store; st is that store when it is a
+// bbolt one.
+func startEnv(t testing.TB, cfg session.Config, path string, st *storage.Store) *env {
+	t.Helper()
 	if cfg.Logger == nil && testing.Verbose() {
 		w := &tWriter{t: t}
 		t.Cleanup(w.stop) // registered before the Manager's cleanup: runs after it

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -58,11 +57,10 @@ type Config struct {
 	MemoryBudget int64
 	// Metrics observes the session layer; nil means none.
 	Metrics Metrics
-	// Relay joins this node to the others of a cluster; nil means a single
-	// node. NewManager makes it answer other nodes' catch-up requests from
-	// Store and registers for its reconnects, unless Store is a SharedLog
-	// (then the relay carries only ephemeral frames); the caller closes it
-	// after Shutdown.
+	// Relay carries ephemeral frames to and from the other nodes of a
+	// cluster; nil means none. It needs a Store that is a SharedLog: the
+	// documents cross through the store. NewManager registers for its
+	// reconnects; the caller closes it after Shutdown.
 	Relay Relay
 }
 
@@ -104,7 +102,7 @@ type Manager struct {
 	log     *slog.Logger
 	peerID  string
 	// shared is cfg.Store's shared log, when the nodes share the store
-	// (sharedlog.go): then the relay carries only ephemeral frames.
+	// (sharedlog.go).
 	shared SharedLog
 
 	mu      sync.Mutex // guards the fields below
@@ -192,11 +190,10 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	m.shared, _ = cfg.Store.(SharedLog)
 	if cfg.Relay != nil {
-		if m.shared == nil { // a shared store answers catch-ups itself
-			if err := cfg.Relay.Serve(m.stored); err != nil {
-				cancel()
-				return nil, fmt.Errorf("session: relay: %w", err)
-			}
+		if m.shared == nil {
+			// Nothing else would carry one node's changes to another.
+			cancel()
+			return nil, errors.New("session: a Config with a Relay needs a Store that is a SharedLog")
 		}
 		cfg.Relay.OnReconnect(m.reconnected)
 	}
@@ -204,7 +201,7 @@ func NewManager(cfg Config) (*Manager, error) {
 }
 
 // stored returns what the store holds of doc (snapshots, then change
-// chunks), for other nodes catching up; nil when nothing.
+// chunks), for Binary and Upload; nil when nothing.
 func (m *Manager) stored(doc string) ([]byte, error) {
 	if !crdt.ValidDocumentID(doc) {
 		return nil, nil
@@ -226,9 +223,9 @@ func (m *Manager) stored(doc string) ([]byte, error) {
 	return data, nil
 }
 
-// reconnected makes every open document catch up from the other nodes,
-// then poke them to catch up from this one: either side may have written
-// while they were apart.
+// reconnected makes every open document catch up from the store and
+// resync the peers whose changes it refused while it was unreachable,
+// without waiting for their next retry.
 func (m *Manager) reconnected() {
 	m.mu.Lock()
 	ids := make([]string, 0, len(m.docs))
@@ -236,9 +233,9 @@ func (m *Manager) reconnected() {
 		ids = append(ids, id)
 	}
 	m.mu.Unlock()
-	m.log.Info("relay reconnected; reconciling open documents", "docs", len(ids))
+	m.log.Info("relay reconnected; catching up open documents", "docs", len(ids))
 	for _, id := range ids {
-		m.post(id, event{kind: evReconnect}, false)
+		m.post(id, event{kind: evCatchUp}, false)
 	}
 }
 

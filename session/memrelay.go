@@ -1,13 +1,12 @@
 package session
 
 import (
-	"context"
 	"fmt"
 	"sync"
 )
 
 // MemRelayNetwork joins Managers in one process, for tests: each Node is
-// the Relay of one Manager. Delivery is asynchronous (a goroutine per
+// the (ephemeral) Relay of one Manager. Delivery is asynchronous (a goroutine per
 // subscription with an unbounded queue), in order per publisher.
 type MemRelayNetwork struct {
 	mu    sync.Mutex
@@ -48,22 +47,21 @@ type MemRelay struct {
 
 	mu          sync.Mutex
 	subs        map[string]map[*memSub]struct{}
-	serve       func(doc string) ([]byte, error)
 	onReconnect []func()
 	connected   bool
 	closed      bool
 }
 
 type memSub struct {
-	h    RelayHandler
+	h    func(frame []byte)
 	mu   sync.Mutex
-	q    []func(RelayHandler)
+	q    [][]byte
 	wake chan struct{}
 	stop chan struct{}
 	once sync.Once
 }
 
-func (s *memSub) push(f func(RelayHandler)) {
+func (s *memSub) push(f []byte) {
 	s.mu.Lock()
 	s.q = append(s.q, f)
 	s.mu.Unlock()
@@ -94,7 +92,7 @@ func (s *memSub) run() {
 					return
 				default:
 				}
-				f(s.h)
+				s.h(f)
 			}
 		}
 	}
@@ -106,7 +104,7 @@ func (s *memSub) cancel() { s.once.Do(func() { close(s.stop) }) }
 func (r *MemRelay) ID() string { return r.id }
 
 // Subscribe implements Relay.
-func (r *MemRelay) Subscribe(doc string, h RelayHandler) (func(), error) {
+func (r *MemRelay) Subscribe(doc string, h func(frame []byte)) (func(), error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -141,84 +139,22 @@ func (r *MemRelay) up() error {
 	return nil
 }
 
-// deliver queues f for every subscription to doc on the other connected
-// nodes.
-func (r *MemRelay) deliver(doc string, f func(RelayHandler)) error {
+// PublishEphemeral implements Relay: it queues frame for every
+// subscription to doc on the other connected nodes.
+func (r *MemRelay) PublishEphemeral(doc string, frame []byte) error {
 	if err := r.up(); err != nil {
 		return err
 	}
+	b := append([]byte(nil), frame...)
 	for _, o := range r.net.others(r) {
 		o.mu.Lock()
 		if o.connected && !o.closed {
 			for s := range o.subs[doc] {
-				s.push(f)
+				s.push(b)
 			}
 		}
 		o.mu.Unlock()
 	}
-	return nil
-}
-
-// PublishChanges implements Relay.
-func (r *MemRelay) PublishChanges(_ context.Context, doc string, changes []byte) error {
-	b := append([]byte(nil), changes...)
-	return r.deliver(doc, func(h RelayHandler) { h.RelayChanges(b) })
-}
-
-// PublishEphemeral implements Relay.
-func (r *MemRelay) PublishEphemeral(doc string, frame []byte) error {
-	b := append([]byte(nil), frame...)
-	return r.deliver(doc, func(h RelayHandler) { h.RelayEphemeral(b) })
-}
-
-// Poke implements Relay.
-func (r *MemRelay) Poke(doc string) error {
-	return r.deliver(doc, func(h RelayHandler) { h.RelayCatchUp() })
-}
-
-// CatchUp implements Relay: it asks every other connected node's Serve.
-func (r *MemRelay) CatchUp(ctx context.Context, doc string) ([][]byte, error) {
-	if err := r.up(); err != nil {
-		return nil, err
-	}
-	type answer struct {
-		b   []byte
-		err error
-	}
-	var loads []func(string) ([]byte, error)
-	for _, o := range r.net.others(r) {
-		o.mu.Lock()
-		if o.connected && !o.closed && o.serve != nil {
-			loads = append(loads, o.serve)
-		}
-		o.mu.Unlock()
-	}
-	ch := make(chan answer, len(loads))
-	for _, load := range loads {
-		go func() {
-			b, err := load(doc)
-			ch <- answer{b, err}
-		}()
-	}
-	var out [][]byte
-	for range loads {
-		select {
-		case a := <-ch:
-			if a.err == nil && len(a.b) > 0 {
-				out = append(out, a.b)
-			}
-		case <-ctx.Done():
-			return out, nil
-		}
-	}
-	return out, nil
-}
-
-// Serve implements Relay.
-func (r *MemRelay) Serve(load func(doc string) ([]byte, error)) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.serve = load
 	return nil
 }
 
@@ -235,14 +171,6 @@ func (r *MemRelay) Disconnect() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.connected = false
-}
-
-// SetConnected connects or disconnects the node without calling the
-// OnReconnect functions (a reconnect nobody noticed).
-func (r *MemRelay) SetConnected(v bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.connected = v
 }
 
 // Reconnect joins the node again and calls the OnReconnect functions.

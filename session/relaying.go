@@ -1,26 +1,18 @@
 package session
 
 import (
-	"bytes"
-	"context"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
 )
 
-// The relay side of a document: its subscription to other nodes' traffic,
-// publishing its own durable changes, catching up and merging theirs.
+// The cross-node side of a document: its subscription to other nodes'
+// ephemeral frames, catching up from the shared store, and merging what
+// other nodes stored.
 
-// relayHandler posts another node's messages to the document's inbox, so
+// postRelay posts an event from another goroutine than a local peer's (the
+// relay's, the shared log's, a compaction's) to the document's inbox, so
 // that its goroutine stays the only owner of its state.
-type relayHandler struct{ d *document }
-
-func (h relayHandler) RelayChanges(b []byte) { h.d.postRelay(event{kind: evRelayChanges, data: b}) }
-func (h relayHandler) RelayEphemeral(b []byte) {
-	h.d.postRelay(event{kind: evRelayEphemeral, data: b})
-}
-func (h relayHandler) RelayCatchUp() { h.d.postRelay(event{kind: evCatchUp}) }
-
 func (d *document) postRelay(ev event) {
 	d.posted.Add(1)
 	select {
@@ -30,54 +22,30 @@ func (d *document) postRelay(ev event) {
 	}
 }
 
-// subscribe joins the document's relay traffic; without a relay, or if
-// the relay refuses, the document is served from this node alone.
+// subscribe joins the document's ephemeral traffic; without a relay, or if
+// the relay refuses, its peers see only this node's ephemera.
 func (d *document) subscribe() {
 	r := d.m.cfg.Relay
 	if r == nil || d.unsub != nil {
 		return
 	}
-	cancel, err := r.Subscribe(d.id, relayHandler{d})
+	cancel, err := r.Subscribe(d.id, func(frame []byte) {
+		d.postRelay(event{kind: evRelayEphemeral, data: frame})
+	})
 	if err != nil {
-		d.log.Warn("relay subscription failed; serving this node's copy only", "err", err)
+		d.log.Warn("relay subscription failed; ephemeral messages stay on this node", "err", err)
 		return
 	}
 	d.unsub = cancel
 }
 
-// publish sends the changes local peers made, now durable, to the other
-// nodes, and pokes them after a reconnect.
-func (d *document) publish() {
-	r := d.m.cfg.Relay
-	if r == nil {
-		return
-	}
-	if d.pub.Len() > 0 {
-		ctx, cancel := d.m.callCtx()
-		if err := r.PublishChanges(ctx, d.id, bytes.Clone(d.pub.Bytes())); err != nil {
-			// The others catch up when the relay is back (Poke).
-			d.log.Warn("publishing changes failed", "err", err)
-		}
-		cancel()
-		d.pub.Reset()
-	}
-	if d.poke {
-		d.poke = false
-		if err := r.Poke(d.id); err != nil {
-			d.log.Warn("poking other nodes failed", "err", err)
-		}
-	}
-}
-
-// doCatchUp merges what the other nodes have of the document (from the
-// shared store, or by asking them), then resyncs the peers whose changes a
-// failed persist refused.
+// doCatchUp merges what the shared store holds of the document, if the
+// store is shared, then resyncs the peers whose changes a failed persist
+// refused.
 func (d *document) doCatchUp(r *round) {
 	d.gap = false
 	if d.m.shared != nil {
 		d.logCatchUp(r)
-	} else {
-		d.relayCatchUp(r)
 	}
 	d.resyncRefused(r)
 }
@@ -121,28 +89,9 @@ func (d *document) resyncRefused(r *round) {
 	}
 }
 
-// relayCatchUp asks the other nodes, over the relay, for what they have.
-func (d *document) relayCatchUp(r *round) {
-	if d.m.cfg.Relay == nil {
-		return // one node: what is missing can only come from a peer
-	}
-	ctx, cancel := context.WithTimeout(d.m.root, catchUpTimeout)
-	answers, err := d.m.cfg.Relay.CatchUp(ctx, d.id)
-	cancel()
-	if err != nil {
-		d.log.Warn("catch-up from other nodes failed", "err", err)
-	}
-	if len(answers) == 0 {
-		return
-	}
-	before := r.n
-	d.merge(r, bytes.Join(answers, nil))
-	d.log.Debug("caught up from other nodes", "answers", len(answers), "changes", r.n-before)
-}
-
-// merge applies chunks from other nodes and queues the sync messages
-// they produce for the local peers. The changes are persisted with the
-// round, not published again.
+// merge applies chunks from outside the local peers' sync (the shared
+// log, an upload) and queues the sync messages they produce for the local
+// peers. The changes are persisted with the round.
 func (d *document) merge(r *round, data []byte) {
 	start := time.Now()
 	ctx, cancel := d.m.callCtx()
@@ -154,7 +103,7 @@ func (d *document) merge(r *round, data []byte) {
 		if dead(err) {
 			d.restart(r)
 		} else {
-			d.log.Warn("merging another node's changes failed", "err", err)
+			d.log.Warn("merging changes failed", "err", err)
 		}
 		return
 	}
@@ -164,7 +113,7 @@ func (d *document) merge(r *round, data []byte) {
 	} else {
 		d.gapTry = 0
 	}
-	r.take(res, nil, false)
+	r.take(res, nil)
 }
 
 // remoteEphemeral relays another node's ephemeral frame to local peers.

@@ -34,10 +34,9 @@ type outMsg struct {
 }
 
 // take takes in an engine result: the document's new heads, its changes
-// (persisted with the round, and published to the other nodes when local:
-// another node's changes are not sent back), the reply to from (nil: no
-// sender) and the other peers' next messages.
-func (r *round) take(res crdt.Result, from *Client, local bool) {
+// (persisted with the round), the reply to from (nil: no sender) and the
+// other peers' next messages.
+func (r *round) take(res crdt.Result, from *Client) {
 	d := r.d
 	d.heads = res.Heads
 	if res.Changed() {
@@ -45,9 +44,6 @@ func (r *round) take(res crdt.Result, from *Client, local bool) {
 		r.n += res.NChanges
 		if from != nil {
 			r.writers = append(r.writers, from)
-		}
-		if local && d.m.cfg.Relay != nil && d.m.shared == nil {
-			d.pub.Write(res.Changes)
 		}
 	}
 	if res.Reply != nil && from != nil {
@@ -89,7 +85,7 @@ func (r *round) settle() {
 }
 
 // finish persists the round's changes, then sends its frames, then tells
-// event subscribers and the other nodes. If the persist fails, nothing is
+// event subscribers (other nodes follow the shared log). If the persist fails, nothing is
 // sent: the document reloads what is durable, and peers resync and send
 // their changes again.
 func (r *round) finish(first time.Time) {
@@ -112,7 +108,6 @@ func (r *round) finish(first time.Time) {
 	if len(r.out) > 0 && !first.IsZero() {
 		d.m.cfg.Metrics.Fanout(time.Since(first))
 	}
-	d.publish()
 }
 
 // answer answers the round's API calls, once its changes are durable (or
@@ -150,7 +145,6 @@ func (r *round) persistFailed(err error) {
 			c.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
-	d.pub.Reset()
 	if deleted {
 		d.log.Info("a write to a deleted document was refused")
 		d.forget()
@@ -197,9 +191,6 @@ func (d *document) process(batch []event) {
 	if !d.loaded && d.broken == nil {
 		d.firstLoad()
 	}
-	if d.catchUp {
-		d.doCatchUp(r)
-	}
 	d.follow()
 	for i := 0; i < len(batch); i++ {
 		i = d.handle(r, batch, i)
@@ -234,10 +225,6 @@ func (d *document) handle(r *round, batch []event, i int) int {
 		d.leave(ev.cl)
 	case evResync:
 		d.resync(r, ev.cl)
-	case evRelayChanges:
-		if d.loaded {
-			d.merge(r, ev.data)
-		}
 	case evRelayEphemeral:
 		d.remoteEphemeral(r, ev.data)
 	case evCall:
@@ -260,9 +247,6 @@ func (d *document) handle(r *round, batch []event, i int) int {
 		}
 		d.loggedRun(r, batch[i:j])
 		return j - 1
-	case evReconnect:
-		d.poke = d.m.shared == nil // a shared store needs no poke: it holds everything
-		fallthrough
 	case evCatchUp:
 		if d.loaded && !d.catchUp {
 			d.catchUp = true

@@ -115,7 +115,7 @@ func (d *document) sync(r *round, ev event) {
 // applied takes in a message's result; a request for a document that
 // does not exist is answered doc-unavailable.
 func (d *document) applied(r *round, ev event, res crdt.Result) {
-	r.take(res, ev.cl, true)
+	r.take(res, ev.cl)
 	if ev.msg.Type == TypeRequest && len(res.Heads) == 0 {
 		// Keep the subscription: a later upload reaches this peer.
 		cl := ev.cl

@@ -28,7 +28,7 @@ func TestNATSRelayContract(t *testing.T) {
 	relaytest.Run(t, func(t *testing.T, n int) []session.Relay {
 		rs := make([]session.Relay, n)
 		for i := range rs {
-			r, err := natsrelay.New(connect(t, s.ClientURL()), fmt.Sprintf("%s-%d", t.Name(), i), &natsrelay.Options{Heartbeat: 100 * time.Millisecond})
+			r, err := natsrelay.New(connect(t, s.ClientURL()), fmt.Sprintf("%s-%d", t.Name(), i), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestNATSRelayReconnect(t *testing.T) {
 	reconnected := make(chan struct{}, 1)
 	b.OnReconnect(func() { reconnected <- struct{}{} })
 	got := make(chan []byte, 10)
-	cancel, err := b.Subscribe("doc", handler{changes: got})
+	cancel, err := b.Subscribe("doc", func(f []byte) { got <- f })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestNATSRelayReconnect(t *testing.T) {
 	// a may reconnect after b: publish until it gets through.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		a.PublishChanges(t.Context(), "doc", []byte("after"))
+		a.PublishEphemeral("doc", []byte("after"))
 		select {
 		case m := <-got:
 			if string(m) != "after" {
@@ -91,9 +91,3 @@ func TestNATSRelayReconnect(t *testing.T) {
 		}
 	}
 }
-
-type handler struct{ changes chan []byte }
-
-func (h handler) RelayChanges(b []byte) { h.changes <- b }
-func (h handler) RelayEphemeral([]byte) {}
-func (h handler) RelayCatchUp()         {}

@@ -5,8 +5,6 @@
 package relaytest
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -24,36 +22,22 @@ type NewNodes func(t *testing.T, n int) []session.Relay
 // wait bounds every "eventually" of the suite.
 const wait = 10 * time.Second
 
-// recorder is a RelayHandler that keeps what it received.
+// recorder keeps the frames a subscription received.
 type recorder struct {
-	mu       sync.Mutex
-	changes  [][]byte
-	eph      [][]byte
-	catchUps int
+	mu  sync.Mutex
+	eph [][]byte
 }
 
-func (r *recorder) RelayChanges(b []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.changes = append(r.changes, b)
-}
-
-func (r *recorder) RelayEphemeral(b []byte) {
+func (r *recorder) handle(b []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.eph = append(r.eph, b)
 }
 
-func (r *recorder) RelayCatchUp() {
+func (r *recorder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.catchUps++
-}
-
-func (r *recorder) counts() (changes, eph, catchUps int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.changes), len(r.eph), r.catchUps
+	return len(r.eph)
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -70,7 +54,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func subscribe(t *testing.T, r session.Relay, doc string) (*recorder, func()) {
 	t.Helper()
 	h := &recorder{}
-	cancel, err := r.Subscribe(doc, h)
+	cancel, err := r.Subscribe(doc, h.handle)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -94,10 +78,8 @@ func settle(t *testing.T, rs []session.Relay) {
 // Run runs the contract suite.
 func Run(t *testing.T, newNodes NewNodes) {
 	nodes := closingNodes(newNodes)
-	t.Run("changes reach others in order, never the publisher", func(t *testing.T) { testChangesInOrder(t, nodes) })
-	t.Run("ephemeral and poke", func(t *testing.T) { testEphemeralAndPoke(t, nodes) })
+	t.Run("frames reach others in order, never the publisher", func(t *testing.T) { testInOrder(t, nodes) })
 	t.Run("cancel stops delivery", func(t *testing.T) { testCancel(t, nodes) })
-	t.Run("catch-up gathers every node's answer", func(t *testing.T) { testCatchUp(t, nodes) })
 	t.Run("closed relay refuses", func(t *testing.T) { testClosedRefuses(t, nodes) })
 }
 
@@ -121,7 +103,7 @@ func closingNodes(newNodes NewNodes) NewNodes {
 	}
 }
 
-func testChangesInOrder(t *testing.T, nodes NewNodes) {
+func testInOrder(t *testing.T, nodes NewNodes) {
 	rs := nodes(t, 3)
 	const doc = "doc1"
 	self, _ := subscribe(t, rs[0], doc)
@@ -131,51 +113,27 @@ func testChangesInOrder(t *testing.T, nodes NewNodes) {
 	settle(t, rs)
 	const n = 200
 	for i := 0; i < n; i++ {
-		if err := rs[0].PublishChanges(context.Background(), doc, []byte(fmt.Sprintf("change %d", i))); err != nil {
+		if err := rs[0].PublishEphemeral(doc, []byte(fmt.Sprintf("frame %d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, h := range []*recorder{b, c} {
-		eventually(t, "every change", func() bool { n2, _, _ := h.counts(); return n2 == n })
+		eventually(t, "every frame", func() bool { return h.count() == n })
 		h.mu.Lock()
-		for i, got := range h.changes {
-			if want := fmt.Sprintf("change %d", i); string(got) != want {
-				t.Fatalf("message %d is %q, want %q", i, got, want)
+		for i, got := range h.eph {
+			if want := fmt.Sprintf("frame %d", i); string(got) != want {
+				t.Fatalf("frame %d is %q, want %q", i, got, want)
 			}
 		}
 		h.mu.Unlock()
 	}
 	settle(t, rs)
 	time.Sleep(20 * time.Millisecond)
-	if n, _, _ := self.counts(); n != 0 {
-		t.Fatalf("publisher received %d of its own messages", n)
+	if n := self.count(); n != 0 {
+		t.Fatalf("publisher received %d of its own frames", n)
 	}
-	if n, _, _ := other.counts(); n != 0 {
-		t.Fatalf("another document's subscriber received %d messages", n)
-	}
-}
-
-func testEphemeralAndPoke(t *testing.T, nodes NewNodes) {
-	rs := nodes(t, 2)
-	const doc = "doc1"
-	self, _ := subscribe(t, rs[0], doc)
-	b, _ := subscribe(t, rs[1], doc)
-	settle(t, rs)
-	if err := rs[0].PublishEphemeral(doc, []byte("cursor")); err != nil {
-		t.Fatal(err)
-	}
-	if err := rs[0].Poke(doc); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "ephemeral and poke", func() bool { _, e, p := b.counts(); return e == 1 && p == 1 })
-	b.mu.Lock()
-	if string(b.eph[0]) != "cursor" {
-		t.Errorf("ephemeral frame %q", b.eph[0])
-	}
-	b.mu.Unlock()
-	settle(t, rs)
-	if c, e, p := self.counts(); c+e+p != 0 {
-		t.Fatalf("publisher received its own messages: %d %d %d", c, e, p)
+	if n := other.count(); n != 0 {
+		t.Fatalf("another document's subscriber received %d frames", n)
 	}
 }
 
@@ -184,76 +142,23 @@ func testCancel(t *testing.T, nodes NewNodes) {
 	const doc = "doc1"
 	b, cancel := subscribe(t, rs[1], doc)
 	settle(t, rs)
-	rs[0].PublishChanges(context.Background(), doc, []byte("one"))
-	eventually(t, "first change", func() bool { n, _, _ := b.counts(); return n == 1 })
+	rs[0].PublishEphemeral(doc, []byte("one"))
+	eventually(t, "first frame", func() bool { return b.count() == 1 })
 	cancel()
 	cancel() // idempotent
 	settle(t, rs)
-	rs[0].PublishChanges(context.Background(), doc, []byte("two"))
+	rs[0].PublishEphemeral(doc, []byte("two"))
 	settle(t, rs)
 	time.Sleep(20 * time.Millisecond)
-	if n, _, _ := b.counts(); n != 1 {
-		t.Fatalf("%d changes after cancel, want 1", n)
-	}
-}
-
-func testCatchUp(t *testing.T, nodes NewNodes) {
-	rs := nodes(t, 4)
-	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16+7) // over NATS's default 1 MiB payload
-	answers := map[int][]byte{1: []byte("small answer"), 2: big}
-	for i, r := range rs {
-		r.Serve(func(doc string) ([]byte, error) {
-			if doc != "doc1" {
-				return nil, nil
-			}
-			return answers[i], nil // node 3 has nothing, node 0 asks
-		})
-	}
-	settle(t, rs)
-	checkCatchUpAnswers(t, rs[0], answers[1], big)
-	got, err := rs[0].CatchUp(context.Background(), "doc2")
-	if err != nil || len(got) != 0 {
-		t.Fatalf("catch-up of an unknown document: %d answers, %v", len(got), err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start := time.Now()
-	rs[0].CatchUp(ctx, "doc1")
-	if time.Since(start) > time.Second {
-		t.Errorf("catch-up ignored its cancelled context")
-	}
-}
-
-// checkCatchUpAnswers asks for doc1 and wants exactly the two answers,
-// intact and quickly (every node answers, so nothing waits for a timeout).
-func checkCatchUpAnswers(t *testing.T, r session.Relay, small, big []byte) {
-	t.Helper()
-	start := time.Now()
-	got, err := r.CatchUp(context.Background(), "doc1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
-	if len(got) != 2 {
-		t.Fatalf("%d answers, want 2", len(got))
-	}
-	var sawSmall, sawBig bool
-	for _, a := range got {
-		sawSmall = sawSmall || bytes.Equal(a, small)
-		sawBig = sawBig || bytes.Equal(a, big)
-	}
-	if !sawSmall || !sawBig {
-		t.Fatalf("answers corrupted (small %v, big %v; lengths %d, %d)", sawSmall, sawBig, len(got[0]), len(got[1]))
-	}
-	if took > 2*time.Second {
-		t.Errorf("catch-up took %v with every node answering", took)
+	if n := b.count(); n != 1 {
+		t.Fatalf("%d frames after cancel, want 1", n)
 	}
 }
 
 func testClosedRefuses(t *testing.T, nodes NewNodes) {
 	rs := nodes(t, 1)
 	rs[0].Close()
-	if _, err := rs[0].Subscribe("doc1", &recorder{}); err == nil {
+	if _, err := rs[0].Subscribe("doc1", func([]byte) {}); err == nil {
 		t.Fatal("Subscribe after Close succeeded")
 	}
 }

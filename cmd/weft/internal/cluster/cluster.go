@@ -39,8 +39,8 @@ type Options struct {
 	ConnectWait time.Duration
 }
 
-// Cluster is this node's link to the others: a NATS connection and the
-// relay over it.
+// Cluster is this node's link to the others: a NATS connection, the
+// shared store in JetStream and the ephemeral relay over it.
 type Cluster struct {
 	nc     *nats.Conn
 	relay  *natsrelay.Relay
@@ -136,7 +136,7 @@ func Join(ctx context.Context, o Options, store *storage.Store) (*Cluster, error
 	return cl, nil
 }
 
-// Relay is what the session manager sends through.
+// Relay is what the session manager sends ephemeral frames through.
 func (cl *Cluster) Relay() *natsrelay.Relay { return cl.relay }
 
 // ID is this node's id in the cluster.
