@@ -19,6 +19,7 @@ import (
 	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/storage"
+	"github.com/weft-dev/weft/storage/jsstore/jstest"
 	"github.com/weft-dev/weft/storage/testwait"
 )
 
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 	crdt.MaybeRunWorker() // the crash tests' Pool re-executes this binary as its workers
 	// crdt.Pool.Shutdown leaves a goroutine per worker that kills the
 	// process after 5s if it is stuck; it exits on its own.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1"))
+	goleak.VerifyTestMain(m, append(jstest.IgnoreLeaks, goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Pool).Shutdown.func1"))...)
 }
 
 // waitTimeout bounds every wait (testwait.For).

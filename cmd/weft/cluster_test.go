@@ -375,3 +375,26 @@ func benchCluster(b *testing.B, servers int, rate float64) {
 	n2 := startNode(b, urls, "", "--log-level", "warn")
 	benchFanout(b, rate, n1, n2)
 }
+
+// weft backup --server through any node of a cluster copies every
+// document into a bbolt file that a single node opens.
+func TestClusterBackup(t *testing.T) {
+	js := jstest.NewCluster(t, 3)
+	n1 := startNode(t, js.URLs(), "")
+	n2 := startNode(t, js.URLs(), "")
+	a := dial(t, n1, "alice", dialOpts{})
+	docs := []string{crdt.NewDocumentID(), crdt.NewDocumentID(), crdt.NewDocumentID()}
+	for i, doc := range docs {
+		a.edit(doc, 0, 0, fmt.Sprintf("backed up %d", i))
+		waitAcked(t, a, doc)
+	}
+	dir := t.TempDir()
+	if stderr, err := runCmd(t, "backup", "--server", n2.url, "-o", filepath.Join(dir, "weft.db")); err != nil {
+		t.Fatalf("backup through another node: %v\n%s", err, stderr)
+	}
+	// The copy serves the documents on a single node.
+	restored := startServer(t, dir)
+	for i, doc := range docs {
+		fetchText(t, restored, doc, fmt.Sprintf("backed up %d", i))
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/weft-dev/weft/crdt/crdttest"
 	"github.com/weft-dev/weft/session"
 
+	"github.com/weft-dev/weft/storage/jsstore/jstest"
 	"github.com/weft-dev/weft/storage/testwait"
 )
 
@@ -36,7 +37,7 @@ var poolWatchdog = goleak.IgnoreAnyFunction("github.com/weft-dev/weft/crdt.(*Poo
 
 func TestMain(m *testing.M) {
 	crdt.MaybeRunWorker() // the Pool's workers re-execute this test binary
-	goleak.VerifyTestMain(m, poolWatchdog)
+	goleak.VerifyTestMain(m, append(jstest.IgnoreLeaks, poolWatchdog)...)
 }
 
 // server is a weft node running in this process on loopback.

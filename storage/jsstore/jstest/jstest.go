@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/goleak"
 )
 
 const readyTimeout = 20 * time.Second
@@ -236,4 +237,18 @@ func (c *Cluster) shutdown() {
 	for i := range c.Servers() {
 		c.Kill(i)
 	}
+}
+
+// IgnoreLeaks are the goroutines goleak must ignore in tests that run JetStream, none of them
+// weft's:
+//   - nats-server's stream state flusher and its ats goroutine can outlive the Shutdown of a
+//     server restarted on the same store dir, for a moment;
+//   - nats.go v1.55's jetstream starts resetPendingAcksOnReconnect on an async publisher's
+//     first use, and an object store Put cleans that publisher up on return (object.go,
+//     cleanupReplySub): when the cleanup runs first, the goroutine reads a nil channel and
+//     blocks for ever. Rare, one per lost race, upstream.
+var IgnoreLeaks = []goleak.Option{
+	goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*fileStore).flushStreamStateLoop"),
+	goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server/ats.Register.func1"),
+	goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect"),
 }
