@@ -12,9 +12,10 @@ import (
 // storage/jsstore) adds: each document's chunks form one log that every
 // node appends to and follows. With it the cluster needs no catch-up
 // protocol of its own: a document opened on any node loads everything
-// acknowledged from the store, then follows the log from the sequence it
-// loaded, merging what other nodes append (already stored: never stored
-// again). The Relay, if any, then carries only ephemeral frames.
+// acknowledged from the store, then follows the log from the loaded
+// snapshot's sequence (see relog), merging what other nodes append
+// (already stored: never stored again). The Relay, if any, carries only
+// ephemeral frames.
 type SharedLog interface {
 	// Follow calls f with every entry of docID's log after sequence
 	// after, in log order, from one goroutine, until stop is called (stop
@@ -53,7 +54,10 @@ func (d *document) follow() {
 		}
 	})
 	if err != nil {
+		// The gap timer brings the document back here (process) even if
+		// nothing else happens to it meanwhile.
 		d.log.Warn("following the document's log failed; retrying", "err", err)
+		d.gap = true
 		return
 	}
 	d.unfollow = func() { close(quit); stop() }
