@@ -107,7 +107,10 @@
 //     called on document goroutines, outside it; they must not block.
 //   - The [Store] is called from every document goroutine at once, and from API callers'
 //     goroutines (List, and Exists before a read), and a [SharedLog]'s Follow callbacks run
-//     on its own goroutines; it must be safe for concurrent use.
+//     on its own goroutines; it must be safe for concurrent use. Those callbacks only post
+//     the log's entries to the document's inbox, tagged with the follow's number; the
+//     document goroutine owns the log position, the follow itself, and the set of peers
+//     whose changes a failed persist refused (sharedlog.go, relaying.go).
 //   - [Manager]'s mutex guards its maps only (documents, clients, strikes, bans); it is never
 //     held across engine, storage or transport calls, except Conn.Close in Connect after
 //     Shutdown has begun.
