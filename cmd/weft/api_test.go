@@ -364,10 +364,13 @@ type sseEvent struct {
 	data    map[string]any
 }
 
-func readSSE(t testing.TB, url string) (<-chan sseEvent, func()) {
+func readSSE(t testing.TB, url string, header ...string) (<-chan sseEvent, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()

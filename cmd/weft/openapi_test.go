@@ -126,7 +126,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	if ev == nil || ev.Responses.Value("200").Value.Content.Get("text/event-stream") == nil {
 		t.Fatalf("GET /api/docs/{id}/events has no text/event-stream response")
 	}
-	for _, typ := range []string{"ready", "change", "join", "leave", "lagged"} {
+	for _, typ := range []string{"ready", "change", "join", "leave", "lagged", "reset", "deleted"} {
 		if !strings.Contains(ev.Description, "`event: "+typ+"`") {
 			t.Errorf("events description does not describe %q events", typ)
 		}

@@ -40,6 +40,9 @@ type Config struct {
 	CheckOrigin func(*http.Request) bool
 	// Metrics counts refusals; nil: not counted.
 	Metrics *metrics.Metrics
+	// Log is the documents' shared log in a cluster: event streams follow
+	// it (resumable with Last-Event-ID on any node). nil on a single node.
+	Log Log
 }
 
 // API serves /api/. Its handlers run on the HTTP server's goroutines and
@@ -55,12 +58,13 @@ type API struct {
 	limiter     *limits.APILimiter
 	checkOrigin func(*http.Request) bool
 	metrics     *metrics.Metrics
+	docLog      Log // nil on a single node
 }
 
 // New returns the API of cfg.
 func New(cfg Config) *API {
 	return &API{mgr: cfg.Manager, log: cfg.Logger, done: cfg.Done, extra: cfg.Extra,
-		auth: cfg.Auth, limiter: cfg.Limiter, checkOrigin: cfg.CheckOrigin, metrics: cfg.Metrics}
+		auth: cfg.Auth, limiter: cfg.Limiter, checkOrigin: cfg.CheckOrigin, metrics: cfg.Metrics, docLog: cfg.Log}
 }
 
 // Handler serves /api/: every route behind the guard (rate limit,

@@ -17,7 +17,8 @@ import (
 // current heads, then "change", "join" and "leave" events as they happen
 // on this node (changes from every node, presence of this node's peers).
 // A reader that falls sseBuffer events behind gets a "lagged" event and
-// the stream ends; it reconnects and re-reads the document.
+// the stream ends; it reconnects and re-reads the document. With a shared
+// log (a cluster), change events come from the log instead (logEvents).
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	id, ok := docID(w, r)
 	if !ok || !authorize(w, r, id, session.RoleRead) {
@@ -28,17 +29,14 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
+	if a.docLog != nil {
+		a.logEvents(w, r, id, flusher)
+		return
+	}
 	ch := make(chan session.Event, sseBuffer)
 	lagged := make(chan struct{})
-	var lagOnce sync.Once
 	// Subscribe before reading the heads: no change falls in between.
-	cancelSub := a.mgr.Subscribe(id, func(ev session.Event) {
-		select {
-		case ch <- ev:
-		default:
-			lagOnce.Do(func() { close(lagged) })
-		}
-	})
+	cancelSub := a.mgr.Subscribe(id, subscriber(ch, lagged, false))
 	defer cancelSub()
 	ctx, cancel := a.ctx(r, apiCallBudget)
 	heads, err := a.mgr.Heads(ctx, id)
@@ -47,10 +45,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
+	startSSE(w)
 	writeSSE(w, "ready", "", map[string]any{"documentId": id, "heads": heads})
 	flusher.Flush()
 	keep := time.NewTicker(sseKeepAlive)
@@ -78,6 +73,30 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// subscriber queues session events for a stream without blocking the
+// document goroutine; a full queue closes lagged once. presenceOnly
+// skips change events (they come from the log).
+func subscriber(ch chan<- session.Event, lagged chan struct{}, presenceOnly bool) func(session.Event) {
+	var once sync.Once
+	return func(ev session.Event) {
+		if presenceOnly && ev.Type == session.EventChange {
+			return
+		}
+		select {
+		case ch <- ev:
+		default:
+			once.Do(func() { close(lagged) })
+		}
+	}
+}
+
+func startSSE(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
 }
 
 func writeSSE(w io.Writer, typ, id string, v any) {

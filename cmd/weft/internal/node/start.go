@@ -129,6 +129,10 @@ func (n *Node) httpServer() *http.Server {
 	}, n.mgr)
 	done := make(chan struct{})
 	checkOrigin := wstransport.OriginChecker(n.cfg.AllowedOrigins)
+	var docLog api.Log // a cluster's streams follow JetStream
+	if n.cluster != nil {
+		docLog = n.cluster.Store()
+	}
 	apiHandler := api.New(api.Config{
 		Manager: n.mgr, Logger: n.log, Done: done,
 		Extra: map[string]http.Handler{
@@ -136,7 +140,7 @@ func (n *Node) httpServer() *http.Server {
 			"/api/webhooks/deliveries": api.DeliveriesHandler(n.dispatcher),
 		},
 		Auth: n.cfg.Auth, Limiter: limits.NewAPILimiter(n.cfg.APIRate, n.cfg.APIBurst),
-		CheckOrigin: checkOrigin, Metrics: n.metrics,
+		CheckOrigin: checkOrigin, Metrics: n.metrics, Log: docLog,
 	}).Handler()
 	h := newHandler(handlerDeps{
 		ws: n.parts.ws, mgr: n.mgr, store: n.docs, ready: &n.ready, metrics: n.metrics, log: n.log,
