@@ -23,6 +23,7 @@ const (
 	feedPinTTL      = 10 * time.Second
 	feedAckWait     = time.Minute
 	feedMaxPending  = 1000
+	feedNakDelay    = time.Second
 	feedInactiveTTL = 7 * 24 * time.Hour // a feed nobody consumed for a week is removed
 )
 
@@ -204,8 +205,10 @@ func (fd *feed) stop() {
 				fd.s.log.Debug("jsstore: feed: unpin", "feed", fd.name, "err", err)
 			}
 		}
+		// With a delay: the server may still hold this Store's last pull for a moment and
+		// would send an immediate redelivery there, to an inbox nobody reads any more.
 		for _, seq := range seqs {
-			_ = ms[seq].Nak()
+			_ = ms[seq].NakWithDelay(feedNakDelay)
 		}
 		fd.s.followMu.Lock()
 		delete(fd.s.feeds, fd)
