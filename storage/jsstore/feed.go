@@ -43,10 +43,13 @@ type feed struct {
 	pinned   bool                     // received messages: this Store holds the pin
 }
 
+// feedConsumerPrefix starts every feed consumer's name (compaction looks for them).
+const feedConsumerPrefix = "feed-"
+
 // FeedConsumer is the durable consumer name of the feed called name.
 func FeedConsumer(name string) string {
 	sum := sha256.Sum256([]byte(name))
-	return "feed-" + hex.EncodeToString(sum[:12])
+	return feedConsumerPrefix + hex.EncodeToString(sum[:12])
 }
 
 // Feed delivers every entry appended to any document's log from the feed's first creation
