@@ -25,11 +25,6 @@ type Event struct {
 	// came from a peer on this node, the API or another node.
 	Heads   crdt.Heads        `json:"heads,omitempty"`
 	Changes []crdt.ChangeMeta `json:"changes,omitempty"`
-	// FromLog: the changes were stored by another node, and this one
-	// merged them from the shared log (cluster mode). Each change is
-	// stored by one node, so a consumer that wants every change once
-	// across the cluster takes only the others.
-	FromLog bool `json:"-"`
 	// Join and leave events: the peer and its authenticated user.
 	Peer string `json:"peerId,omitempty"`
 	User string `json:"user,omitempty"`
@@ -98,7 +93,7 @@ func (e *events) watched(doc string) bool {
 }
 
 // changed emits a change event for chunks that just became durable.
-func (d *document) changed(chunks []byte, fromLog bool) {
+func (d *document) changed(chunks []byte) {
 	if !d.m.events.watched(d.id) {
 		return
 	}
@@ -107,7 +102,7 @@ func (d *document) changed(chunks []byte, fromLog bool) {
 		// The engine produced these chunks; this would be our bug.
 		d.log.Error("decoding change metadata failed", "err", err)
 	}
-	d.m.events.emit(Event{Type: EventChange, Doc: d.id, Time: time.Now().UTC(), Heads: d.heads, Changes: metas, FromLog: fromLog})
+	d.m.events.emit(Event{Type: EventChange, Doc: d.id, Time: time.Now().UTC(), Heads: d.heads, Changes: metas})
 }
 
 // presence emits a join or leave event for a peer of the document.

@@ -76,7 +76,7 @@ func (r *round) settle() {
 		if err := r.d.persist(r.changes.Bytes(), r.n); err != nil {
 			r.d.log.Error("persisting before reload failed", "err", err)
 		} else {
-			r.d.changed(r.changes.Bytes(), false) // event subscribers and webhooks see them too
+			r.d.changed(r.changes.Bytes()) // event subscribers and webhooks see them too
 		}
 		r.changes.Reset()
 		r.n = 0
@@ -100,10 +100,10 @@ func (r *round) finish(first time.Time) {
 		o.cl.sendFrame(o.typ, o.frame)
 	}
 	if r.n > 0 {
-		d.changed(r.changes.Bytes(), false)
+		d.changed(r.changes.Bytes())
 	}
 	if r.stored.Len() > 0 {
-		d.changed(r.stored.Bytes(), true)
+		d.changed(r.stored.Bytes())
 	}
 	if len(r.out) > 0 && !first.IsZero() {
 		d.m.cfg.Metrics.Fanout(time.Since(first))

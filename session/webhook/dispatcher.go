@@ -147,6 +147,12 @@ type item struct {
 	heads      crdt.Heads
 	changes    []crdt.ChangeMeta
 	peer, user string
+	// From a cluster's feed (HandleFeed): for hook only; its log sequences and the acks
+	// to call once the delivery carrying it is finished.
+	feed        bool
+	hook        int
+	first, last uint64
+	acks        []func()
 }
 
 type queueKey struct {
@@ -162,6 +168,7 @@ type queue struct {
 }
 
 type pending struct {
+	it      item // feed, first, last and acks
 	p       Payload
 	rec     *Delivery // in the log (possibly evicted from it)
 	started bool
@@ -266,34 +273,34 @@ type batch struct {
 // to the hooks' queues.
 func (d *Dispatcher) run() {
 	defer close(d.runDone)
-	batches := map[string]*batch{}
+	batches := map[batchKey]*batch{}
 	type dueMsg struct {
-		doc string
+		key batchKey
 		gen uint64
 	}
 	due := make(chan dueMsg, 64)
 	var gen uint64
-	flush := func(doc string) {
-		if b := batches[doc]; b != nil {
+	flush := func(k batchKey) {
+		if b := batches[k]; b != nil {
 			b.stop()
-			delete(batches, doc)
+			delete(batches, k)
 			d.enqueue(b.it)
 		}
 	}
 	add := func(it item) {
 		if it.typ != session.EventChange {
-			flush(it.doc) // keep the document's events in order
+			flush(batchKey{-1, it.doc}) // keep the document's events in order
 			d.enqueue(it)
 			return
 		}
-		if b := batches[it.doc]; b != nil {
-			b.it.changes = append(b.it.changes, it.changes...)
-			b.it.heads, b.it.time = it.heads, it.time
+		k := it.batchKey()
+		if b := batches[k]; b != nil {
+			b.it.absorb(it)
 			return
 		}
 		gen++
 		b := &batch{gen: gen, it: it}
-		msg := dueMsg{it.doc, gen}
+		msg := dueMsg{k, gen}
 		t := time.AfterFunc(d.cfg.Debounce, func() {
 			select {
 			case due <- msg:
@@ -301,15 +308,15 @@ func (d *Dispatcher) run() {
 			}
 		})
 		b.stop = t.Stop
-		batches[it.doc] = b
+		batches[k] = b
 	}
 	for {
 		select {
 		case it := <-d.in:
 			add(it)
 		case m := <-due:
-			if b := batches[m.doc]; b != nil && b.gen == m.gen {
-				flush(m.doc)
+			if b := batches[m.key]; b != nil && b.gen == m.gen {
+				flush(m.key)
 			}
 		case <-d.stop:
 			// Close: take what Handle queued, flush every window now.
@@ -322,8 +329,8 @@ func (d *Dispatcher) run() {
 					break drain
 				}
 			}
-			for doc := range batches {
-				flush(doc)
+			for k := range batches {
+				flush(k)
 			}
 			return
 		}
@@ -336,7 +343,7 @@ func (d *Dispatcher) enqueue(it item) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for hi, h := range d.hooks {
-		if !h.wants(it.typ, it.doc) {
+		if !h.wants(it.typ, it.doc) || (it.feed && hi != it.hook) {
 			continue
 		}
 		key := queueKey{hi, it.doc}
@@ -344,19 +351,20 @@ func (d *Dispatcher) enqueue(it item) {
 		if q != nil && it.typ == session.EventChange {
 			// A change batch still waiting behind an attempt in progress
 			// absorbs this one: same order, fewer requests.
-			if last := q.items[len(q.items)-1]; !last.started && last.p.Type == session.EventChange {
+			if last := q.items[len(q.items)-1]; !last.started && last.p.Type == session.EventChange && last.it.feed == it.feed {
 				last.p.Changes = append(last.p.Changes, it.changes...)
 				last.p.Heads, last.p.Time = it.heads, it.time.UTC()
 				last.rec.Changes = len(last.p.Changes)
+				last.it.last, last.it.acks = it.last, append(last.it.acks, it.acks...)
 				continue
 			}
 		}
-		p := &pending{p: Payload{ID: newID(), Type: it.typ, DocumentID: it.doc, Time: it.time.UTC(),
+		p := &pending{it: item{feed: it.feed, first: it.first, last: it.last, acks: it.acks}, p: Payload{ID: newID(), Type: it.typ, DocumentID: it.doc, Time: it.time.UTC(),
 			Heads: it.heads, Changes: slices.Clone(it.changes), PeerID: it.peer, User: it.user}}
 		p.rec = &Delivery{ID: p.p.ID, Hook: h.name, DocumentID: it.doc, Type: it.typ, Changes: len(it.changes),
 			Status: StatusPending, Created: now, Time: now}
 		d.logLocked(p.rec)
-		if d.queued >= d.cfg.MaxQueued {
+		if d.queued >= d.cfg.MaxQueued && !it.feed { // the feed holds back instead (MaxAckPending)
 			p.rec.Status, p.rec.Error = StatusDropped, fmt.Sprintf("%d deliveries already queued", d.queued)
 			d.metrics.Done(h.name, StatusDropped, 0)
 			d.log.Warn("webhook delivery dropped: queue full", "hook", h.name, "doc", it.doc, "id", p.p.ID, "queued", d.queued)
@@ -373,15 +381,6 @@ func (d *Dispatcher) enqueue(it item) {
 	}
 }
 
-func (d *Dispatcher) logLocked(rec *Delivery) {
-	if len(d.ring) < d.cfg.LogSize {
-		d.ring = append(d.ring, rec)
-		return
-	}
-	d.ring[d.ringPos] = rec
-	d.ringPos = (d.ringPos + 1) % len(d.ring)
-}
-
 // sendQueue delivers q's items one at a time and exits when q is empty.
 func (d *Dispatcher) sendQueue(q *queue) {
 	defer d.wg.Done()
@@ -395,6 +394,11 @@ func (d *Dispatcher) sendQueue(q *queue) {
 		}
 		p := q.items[0]
 		p.started = true
+		if p.it.feed {
+			// The same entries redelivered after a node died get the same id.
+			p.p.ID = feedID(h.URL, p.p.DocumentID, p.it.first, p.it.last)
+			p.rec.ID = p.p.ID
+		}
 		d.mu.Unlock()
 
 		d.deliver(h, p)
@@ -455,8 +459,15 @@ func (d *Dispatcher) finish(h *hook, p *pending, status, errMsg string) {
 		p.rec.Error = errMsg
 	}
 	attempts := p.rec.Attempts
+	acks := p.it.acks
+	p.it.acks = nil
 	d.mu.Unlock()
 	d.metrics.Done(h.name, status, attempts)
+	if status != StatusAborted { // an aborted one goes to another node
+		for _, ack := range acks {
+			ack()
+		}
+	}
 }
 
 // attempt makes one request. It returns the status code (0 without a
@@ -530,27 +541,6 @@ func (d *Dispatcher) backoff(n int, retryAfter time.Duration) time.Duration {
 	}
 	delay -= time.Duration(rand.Int64N(int64(delay)/2 + 1))
 	return min(max(delay, retryAfter), d.cfg.RetryMax)
-}
-
-// Deliveries returns the logged deliveries of doc ("" for all), newest
-// first, at most limit (<= 0: all kept).
-func (d *Dispatcher) Deliveries(doc string, limit int) []Delivery {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []Delivery
-	n := len(d.ring)
-	for i := range n {
-		// Newest is just before ringPos (or last, before the ring wraps).
-		rec := d.ring[(d.ringPos-1-i+2*n)%n]
-		if doc != "" && rec.DocumentID != doc {
-			continue
-		}
-		out = append(out, *rec)
-		if limit > 0 && len(out) >= limit {
-			break
-		}
-	}
-	return out
 }
 
 // Close stops taking events, delivers every pending debounce window at

@@ -15,11 +15,20 @@
 // goroutine without ever blocking (a full queue drops the event and counts
 // it, see [Dispatcher.Dropped]).
 //
-// In a cluster (weft serve --nats), each node's dispatcher is handed only the
-// changes that node stored (events with FromLog unset, cmd/weft/internal/node):
-// a change is delivered once per hook across the cluster, by the node that
-// accepted it, not once per node that has the document open. Deliveries still
-// pending on a node that is killed are lost (a graceful stop flushes them).
+// In a cluster (weft serve --nats), change deliveries come instead from a
+// durable JetStream feed per hook (storage/jsstore Store.Feed: a pull
+// consumer of the documents' log in a pinned priority group, so one node at
+// a time consumes it and another takes over when it stops or dies), handed
+// over with [Dispatcher.HandleFeed]. A feed entry is acknowledged once the
+// delivery carrying it was delivered or given up, never when Close aborts
+// it: each change is delivered once per hook across the cluster, and an
+// entry a stopped or dead node held is delivered by another (at once after
+// a stop, within the feed's ack wait after a death). A feed delivery's id
+// comes from the hook, the document and its first and last log sequence, so
+// a redelivery of the same changes has the same X-Weft-Delivery. Join and
+// leave events stay per node (session events of that node's peers). Order
+// holds per document while one node consumes; after a takeover, redelivered
+// changes can arrive after newer ones (their deps say where they belong).
 //
 // # Debouncing and ordering
 //

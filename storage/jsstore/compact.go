@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -116,10 +118,19 @@ func (s *Store) afterCompact(ctx context.Context, docID string, upTo uint64, old
 		s.log.Warn("jsstore: compaction marker not published; chunks kept", "doc", docID, "err", err)
 		return
 	}
-	// WithPurgeSequence(n) purges the subject's messages below n: upTo+1 keeps later ones.
-	if err := s.chunks.Purge(ctx, jetstream.WithPurgeSubject(s.subject(docID)), jetstream.WithPurgeSequence(upTo+1)); err != nil {
+	// Feeds (webhooks) may not have delivered every chunk the snapshot covers: a purged
+	// message leaves a consumer's pending list unacknowledged and undelivered. Purge only
+	// what every feed has acknowledged; a later compaction or Delete purges the rest.
+	bound, ok := s.feedFloor(ctx)
+	if !ok {
+		return // a feed's position unknown: keep the chunks (Load ignores them)
+	}
+	bound = min(bound, upTo)
+	// WithPurgeSequence(n) purges the subject's messages below n: bound+1 keeps later ones.
+	if err := s.chunks.Purge(ctx, jetstream.WithPurgeSubject(s.subject(docID)), jetstream.WithPurgeSequence(bound+1)); err != nil {
 		s.log.Warn("jsstore: purge after compaction", "doc", docID, "err", err)
 	}
+	upTo = bound // the blobs of the chunks kept stay too
 	if old.Snap != "" {
 		if err := s.snapshots.Delete(ctx, old.Snap); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 			s.log.Warn("jsstore: old snapshot not deleted", "doc", docID, "object", old.Snap, "err", err)
@@ -193,4 +204,28 @@ func (s *Store) removeRest(ctx context.Context, docID string, r *record) {
 			_ = s.blobs.Delete(ctx, e.Obj)
 		}
 	}
+}
+
+// feedFloor is the sequence up to which every feed's consumer has acknowledged the log
+// (math.MaxUint64 without feeds); false if a consumer could not be read.
+func (s *Store) feedFloor(ctx context.Context) (uint64, bool) {
+	floor := uint64(math.MaxUint64)
+	names := s.chunks.ConsumerNames(ctx)
+	for name := range names.Name() {
+		if !strings.HasPrefix(name, feedConsumerPrefix) {
+			continue
+		}
+		c, err := s.chunks.Consumer(ctx, name)
+		if err != nil {
+			s.log.Warn("jsstore: compaction: a feed's position", "consumer", name, "err", err)
+			return 0, false
+		}
+		info := c.CachedInfo()
+		floor = min(floor, info.AckFloor.Stream)
+	}
+	if err := names.Err(); err != nil {
+		s.log.Warn("jsstore: compaction: listing feeds", "err", err)
+		return 0, false
+	}
+	return floor, true
 }

@@ -110,6 +110,21 @@
 // the follower read it (compacted or deleted meanwhile) is skipped with a warning: the marker
 // that follows covers it. stop ends the follow and waits for a running f; f must not call it.
 //
+// # Feeds
+//
+// Feed(name, f) runs a durable pull consumer on <P>_CHUNKS, named FeedConsumer(name) =
+// "feed-" + 24 hex digits of SHA-256(name) (weft names a hook's feed by its URL), shared
+// by every Store that runs the same feed: filter <s>.chunk.*, DeliverNew (from its first
+// creation on), AckExplicit, AckWait 1 min, MaxAckPending 1000, InactiveThreshold 7 days,
+// and the pinned-client priority policy on group "weft" with PinnedTTL 10 s: one Store at a
+// time gets the messages (verified on nats-server v2.15.2), another is pinned once it
+// stops pulling for 10 s or unpins. Pulls are Fetches of up to 256 with 2 s expiry; every
+// fetched message goes to f, which calls ack when it is dealt with. Unacknowledged messages
+// get InProgress every 20 s; stop unpins, then NakWithDelay(1 s) every one of them in
+// sequence order. A Store that dies leaves its messages to AckWait. Exactly once holds
+// while acks get through; order across a takeover does not (redeliveries may follow newer
+// messages). No new headers or subjects.
+//
 // # Reads, consistency and the fallback cache
 //
 // Chunks are read with batched direct gets ($JS.API.DIRECT.GET.<P>_CHUNKS, next_by_subj,

@@ -93,6 +93,7 @@ type Store struct {
 
 	followMu sync.Mutex
 	follows  map[*follow]struct{}
+	feeds    map[*feed]struct{}
 }
 
 // Open connects a Store to JetStream over nc, creating or updating its streams and buckets
@@ -119,6 +120,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		closed:  make(chan struct{}),
 		stopped: make(chan struct{}),
 		follows: map[*follow]struct{}{},
+		feeds:   map[*feed]struct{}{},
 	}
 	s.chunkStream = o.Prefix + "_CHUNKS"
 	s.subjPrefix = "weft.chunk."
@@ -165,7 +167,7 @@ func (s *Store) StorageID() string { return s.id }
 // Replicas is the effective number of replicas of every stream and bucket.
 func (s *Store) Replicas() int { return s.replicas }
 
-// Close stops the store: it finishes the writes already taken, stops every follow and
+// Close stops the store: it finishes the writes already taken, stops every follow and feed and
 // refuses later calls with storage.ErrClosed. It does not close the NATS connection.
 func (s *Store) Close() error {
 	s.once.Do(func() {
@@ -178,9 +180,16 @@ func (s *Store) Close() error {
 		for f := range s.follows {
 			fs = append(fs, f)
 		}
+		feeds := make([]*feed, 0, len(s.feeds))
+		for fd := range s.feeds {
+			feeds = append(feeds, fd)
+		}
 		s.followMu.Unlock()
 		for _, f := range fs {
 			f.stop()
+		}
+		for _, fd := range feeds {
+			fd.stop()
 		}
 	})
 	return nil

@@ -154,8 +154,9 @@ func (n *Node) serve() error {
 
 // Shutdown stops the node in order, each step bounded by ctx: stop
 // accepting HTTP, close peers with "reconnect" and flush every document,
-// close the WebSockets, leave the cluster (drain NATS), deliver the last
-// webhooks, stop the workers, close bbolt last. Only the first call does
+// close the WebSockets, deliver the last webhooks (in a cluster, give
+// the undelivered back to another node), leave the cluster (drain NATS),
+// stop the workers, close bbolt last. Only the first call does
 // the work; later ones return its result. Call it once Run is serving
 // (Ready); Run calls it itself when its context ends.
 func (n *Node) Shutdown(ctx context.Context) error {
@@ -169,16 +170,19 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.log.Error("session shutdown incomplete", "err", err)
 		}
 		n.parts.ws.Close(ctx)
-		if n.cluster != nil {
-			n.cluster.Shutdown(ctx, n.log)
-		}
 		if n.dispatcher != nil {
-			// After the sessions: their last changes are delivered too.
+			// After the sessions: their last changes are delivered too. Before
+			// leaving the cluster: the feeds ack what was delivered and give
+			// the rest back to another node.
 			n.parts.unsubscribe()
 			n.parts.unsubscribe = nil
-			if err := n.dispatcher.Close(ctx); err != nil {
+			if err := n.dispatcher.Close(n.webhookCtx(ctx)); err != nil {
 				n.log.Warn("webhook deliveries still pending at exit", "err", err)
 			}
+			n.stopFeeds()
+		}
+		if n.cluster != nil {
+			n.cluster.Shutdown(ctx, n.log)
 		}
 		n.shutErr = n.closeParts()
 		n.log.Info("stopped")
@@ -192,6 +196,7 @@ func (n *Node) closeParts() error {
 	if n.parts != nil && n.parts.unsubscribe != nil {
 		n.parts.unsubscribe()
 	}
+	n.stopFeeds()
 	if n.stopPprof != nil {
 		n.stopPprof()
 	}
@@ -207,6 +212,31 @@ func (n *Node) closeParts() error {
 		}
 	}
 	return nil
+}
+
+// webhookCtx bounds the last deliveries: in a cluster by half of what is
+// left, so that the node still leaves it in time (another node delivers
+// what this one could not).
+func (n *Node) webhookCtx(ctx context.Context) context.Context {
+	dl, ok := ctx.Deadline()
+	if n.cluster == nil || !ok {
+		return ctx
+	}
+	wctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+	context.AfterFunc(wctx, cancel) // released with ctx or at its own deadline
+	return wctx
+}
+
+// stopFeeds stops the webhook feeds (unacknowledged changes go to another
+// node).
+func (n *Node) stopFeeds() {
+	if n.parts == nil {
+		return
+	}
+	for _, stop := range n.parts.stopFeeds {
+		stop()
+	}
+	n.parts.stopFeeds = nil
 }
 
 // announce prints the URL (the line tests and scripts wait for) and logs

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/weft-dev/weft/cmd/weft/internal/api"
@@ -19,12 +20,14 @@ import (
 	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/session"
 	"github.com/weft-dev/weft/session/webhook"
+	"github.com/weft-dev/weft/storage"
 )
 
 // parts are what serves requests, built once the session manager exists.
 type parts struct {
 	ws          *wstransport.Transport
-	unsubscribe func() // the webhook dispatcher's subscription; nil without webhooks
+	unsubscribe func()   // the webhook dispatcher's subscription; nil without webhooks
+	stopFeeds   []func() // in a cluster, the hooks' JetStream feeds
 }
 
 // start builds the node in dependency order. Every step that can fail
@@ -69,7 +72,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.parts = &parts{}
-	n.startWebhooks()
+	if err := n.startWebhooks(); err != nil {
+		return err
+	}
 	n.srv = n.httpServer()
 	return nil
 }
@@ -102,24 +107,48 @@ func (n *Node) startSessions() error {
 	return nil
 }
 
-// startWebhooks subscribes the dispatcher to every document's events.
-func (n *Node) startWebhooks() {
+// startWebhooks subscribes the dispatcher to every document's events. In
+// a cluster, changes come from one JetStream feed per hook instead, shared
+// by every node, so each is delivered once per hook even if a node dies;
+// join and leave stay this node's.
+func (n *Node) startWebhooks() error {
 	if len(n.cfg.Webhooks.Hooks) == 0 {
-		return
+		return nil
 	}
-	n.dispatcher = webhook.New(n.cfg.Webhooks, n.log)
-	handle := n.dispatcher.Handle
-	if n.cluster != nil {
-		// Each node delivers the changes it stored: every change once per
-		// hook across the cluster, not once per node that has it open.
-		handle = func(ev session.Event) {
-			if !ev.FromLog {
-				n.dispatcher.Handle(ev)
-			}
+	d := webhook.New(n.cfg.Webhooks, n.log)
+	n.dispatcher = d
+	if n.cluster == nil {
+		n.parts.unsubscribe = n.mgr.Subscribe("", d.Handle)
+		n.log.Info("webhooks configured", "hooks", len(n.cfg.Webhooks.Hooks))
+		return nil
+	}
+	n.parts.unsubscribe = n.mgr.Subscribe("", func(ev session.Event) {
+		if ev.Type != session.EventChange {
+			d.Handle(ev)
 		}
+	})
+	for i, h := range n.cfg.Webhooks.Hooks {
+		if len(h.Events) > 0 && !slices.Contains(h.Events, session.EventChange) {
+			continue
+		}
+		stop, err := n.cluster.Store().Feed(h.URL, func(doc string, l storage.Logged, ack func()) {
+			if l.Chunk == nil { // markers: nothing to deliver
+				ack()
+				return
+			}
+			metas, err := crdt.ParseChanges(l.Chunk)
+			if err != nil {
+				n.log.Warn("webhook feed: unreadable change metadata", "doc", doc, "seq", l.Seq, "err", err)
+			}
+			d.HandleFeed(i, doc, l.Seq, metas, ack)
+		})
+		if err != nil {
+			return fmt.Errorf("webhook feed for hook %d: %w", i+1, err)
+		}
+		n.parts.stopFeeds = append(n.parts.stopFeeds, stop)
 	}
-	n.parts.unsubscribe = n.mgr.Subscribe("", handle)
-	n.log.Info("webhooks configured", "hooks", len(n.cfg.Webhooks.Hooks))
+	n.log.Info("webhooks configured (changes from JetStream feeds)", "hooks", len(n.cfg.Webhooks.Hooks))
+	return nil
 }
 
 // httpServer builds the handler (WebSockets, API, health, metrics,
