@@ -77,9 +77,12 @@
 // name; (2) commit: a revision-checked update of the record pointing at it, with the chunks
 // up to upTo dropped from the list (the commit point: a conflict with appends retries on the
 // new record; a conflict with another compaction loses with ErrInvalid and deletes its
-// object); (3) publish the compaction marker; (4) purge the subject below upTo+1 (WithPurge
-// Sequence(n) purges up to but not including n, so later chunks and the marker stay); (5)
-// delete the replaced snapshot and the blobs of the purged chunks. A crash at any step loses
+// object); (3) publish the compaction marker; (4) purge the subject below b+1, where b is
+// upTo or, if lower, the ack floor of the least advanced feed (a message purged while a
+// consumer has it pending is dropped from its pending list, undelivered: the feeds' changes
+// would be lost; what is kept goes with a later compaction or Delete; WithPurgeSequence(n)
+// purges up to but not including n, so later chunks and the marker stay); (5) delete the
+// replaced snapshot and the blobs of the purged chunks. A crash at any step loses
 // nothing: before (2) the record still points at the old snapshot and every listed chunk is
 // still there (the new object is an orphan); after (2) the new snapshot and the chunks after
 // upTo are all there, and chunks up to upTo left by a missed (4) are ignored by Load and
