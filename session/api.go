@@ -204,7 +204,7 @@ func (m *Manager) Upload(ctx context.Context, doc string, data []byte) (EditResu
 			return err
 		}
 		before, start := r.n, r.changes.Len()
-		d.merge(r, data)
+		d.merge(r, data, false)
 		if err := d.mergeErr; err != nil {
 			if dead(err) {
 				// merge restarted the document from storage.

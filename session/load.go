@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
@@ -115,16 +116,31 @@ func (d *document) setBroken(err error) {
 	}
 }
 
-// brokenClose is what a peer of a document that cannot be loaded is told.
-func (d *document) brokenClose() *CloseError {
+// brokenClose is what a peer of a document that cannot be loaded is told:
+// that it was deleted, or to try again later (storage does not answer),
+// else otherwise.
+func (d *document) brokenClose(otherwise *CloseError) *CloseError {
 	switch {
 	case errors.Is(d.broken, storage.ErrDeleted):
 		return ErrCloseDeleted
 	case errors.Is(d.broken, storage.ErrUnavailable):
 		return ErrCloseTryAgainLater.With("storage unavailable")
 	}
-	return ErrCloseEngineFailed
+	return otherwise
 }
+
+// brokenCallErr is what an API call to a document that cannot be loaded
+// gets.
+func (d *document) brokenCallErr() error {
+	if errors.Is(d.broken, storage.ErrDeleted) {
+		return errDeleted(d.id)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, d.broken)
+}
+
+// errDeleted is the error of a call to a document deleted while its
+// tombstone lives.
+func errDeleted(id string) error { return fmt.Errorf("%w: %s was deleted", ErrNotFound, id) }
 
 // open loads data into the engine, waiting out a worker restart.
 func (d *document) open(data []byte) (heads crdt.Heads, err error) {
@@ -204,7 +220,7 @@ func (d *document) reload(r *round) ([]byte, error) {
 		d.setBroken(err)
 		d.log.Error("document cannot be reloaded", "err", err)
 		for cl := range d.peers {
-			cl.fail(d.brokenClose())
+			cl.fail(d.brokenClose(ErrCloseEngineFailed))
 		}
 		return nil, err
 	}

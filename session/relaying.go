@@ -58,7 +58,7 @@ func (d *document) resyncRefused(r *round) {
 	if !d.unsynced || !d.loaded {
 		return
 	}
-	if s, ok := d.m.cfg.Store.(interface{ Reachable() bool }); ok && !s.Reachable() {
+	if d.m.shared != nil && !d.m.shared.Reachable() {
 		d.log.Debug("storage not reachable yet; resyncing refused peers later")
 		d.gap = true // not yet: try again later
 		return
@@ -91,8 +91,9 @@ func (d *document) resyncRefused(r *round) {
 
 // merge applies chunks from outside the local peers' sync (the shared
 // log, an upload) and queues the sync messages they produce for the local
-// peers. The changes are persisted with the round.
-func (d *document) merge(r *round, data []byte) {
+// peers. The changes are persisted with the round, unless stored (they
+// came from the shared store).
+func (d *document) merge(r *round, data []byte, stored bool) {
 	start := time.Now()
 	ctx, cancel := d.m.callCtx()
 	res, err := d.m.cfg.Engine.Merge(ctx, crdt.Merge{Doc: d.id, Data: data, Peers: d.peerKeys()})
@@ -113,7 +114,11 @@ func (d *document) merge(r *round, data []byte) {
 	} else {
 		d.gapTry = 0
 	}
-	r.take(res, nil)
+	if stored {
+		r.takeStored(res)
+	} else {
+		r.take(res, nil)
+	}
 }
 
 // remoteEphemeral relays another node's ephemeral frame to local peers.

@@ -37,8 +37,6 @@ type outMsg struct {
 // (persisted with the round), the reply to from (nil: no sender) and the
 // other peers' next messages.
 func (r *round) take(res crdt.Result, from *Client) {
-	d := r.d
-	d.heads = res.Heads
 	if res.Changed() {
 		r.changes.Write(res.Changes)
 		r.n += res.NChanges
@@ -46,6 +44,23 @@ func (r *round) take(res crdt.Result, from *Client) {
 			r.writers = append(r.writers, from)
 		}
 	}
+	r.queue(res, from)
+}
+
+// takeStored takes in an engine result whose changes are durable already
+// (merged from the shared log): reported with the round, not stored again.
+func (r *round) takeStored(res crdt.Result) {
+	if res.Changed() {
+		r.stored.Write(res.Changes)
+	}
+	r.queue(res, nil)
+}
+
+// queue takes the result's heads and queues its messages: the reply to
+// from (nil: no sender) and the other peers' next messages.
+func (r *round) queue(res crdt.Result, from *Client) {
+	d := r.d
+	d.heads = res.Heads
 	if res.Reply != nil && from != nil {
 		r.sync(from, res.Reply)
 	}
@@ -140,7 +155,7 @@ func (r *round) persistFailed(err error) {
 			continue
 		}
 		if deleted {
-			c.err = fmt.Errorf("%w: %s was deleted", ErrNotFound, d.id)
+			c.err = errDeleted(d.id)
 		} else {
 			c.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -205,12 +220,8 @@ func (d *document) handle(r *round, batch []event, i int) int {
 	ev := batch[i]
 	switch ev.kind {
 	case evSync:
-		if errors.Is(d.broken, storage.ErrDeleted) || errors.Is(d.broken, storage.ErrUnavailable) {
-			ev.cl.fail(d.brokenClose())
-			return i
-		}
 		if d.broken != nil {
-			ev.cl.fail(ErrCloseUnloadable.With(d.id))
+			ev.cl.fail(d.brokenClose(ErrCloseUnloadable.With(d.id)))
 			return i
 		}
 		j := i + 1
@@ -229,12 +240,8 @@ func (d *document) handle(r *round, batch []event, i int) int {
 		d.remoteEphemeral(r, ev.data)
 	case evCall:
 		r.calls = append(r.calls, ev.call)
-		if errors.Is(d.broken, storage.ErrDeleted) {
-			ev.call.err = fmt.Errorf("%w: %s was deleted", ErrNotFound, d.id)
-			return i
-		}
 		if d.broken != nil {
-			ev.call.err = fmt.Errorf("%w: %w", ErrUnavailable, d.broken)
+			ev.call.err = d.brokenCallErr()
 			return i
 		}
 		ev.call.err = ev.call.fn(d, r)

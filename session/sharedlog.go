@@ -22,6 +22,9 @@ type SharedLog interface {
 	// waits for f to return). It survives the store's reconnects without
 	// losing or repeating entries.
 	Follow(docID string, after uint64, f func(storage.Logged)) (stop func(), err error)
+	// Reachable reports whether the store answers now: a document whose
+	// persist failed asks it before telling its writers to resend.
+	Reachable() bool
 }
 
 // followRetry is how long a document waits before it tries again to
@@ -93,7 +96,7 @@ func (d *document) loggedRun(r *round, run []event) {
 	var chunks [][]byte
 	flush := func() {
 		if len(chunks) > 0 {
-			d.mergeStored(r, bytes.Join(chunks, nil))
+			d.merge(r, bytes.Join(chunks, nil), true)
 			chunks = chunks[:0]
 		}
 	}
@@ -154,24 +157,10 @@ func (d *document) logCatchUp(r *round) {
 		}
 		return
 	}
-	d.mergeStored(r, chunks.Concat())
+	d.merge(r, chunks.Concat(), true)
 	// Only the snapshot's coverage is contiguous (see relog); the follow
 	// delivers the chunks after it that it has not delivered yet.
 	d.logSeq = max(d.logSeq, chunks.SnapSeq)
-}
-
-// mergeStored merges chunks that are already in the shared store: like
-// merge, but they are not stored again (only reported to event
-// subscribers with the round's changes).
-func (d *document) mergeStored(r *round, data []byte) {
-	n := r.changes.Len()
-	nc := r.n
-	d.merge(r, data)
-	if r.changes.Len() > n {
-		r.stored.Write(r.changes.Bytes()[n:])
-		r.changes.Truncate(n)
-		r.n = nc
-	}
 }
 
 // forget drops the document after it was deleted (here or through another

@@ -275,6 +275,9 @@ func TestClusterDeleteHolds(t *testing.T) {
 	b2.edit(doc, 0, 0, "back? ")
 	select {
 	case <-b2.closed:
+		if !strings.Contains(fmt.Sprint(b2.closeErr), fmt.Sprint(session.CloseDeleted)) {
+			t.Fatalf("the write to the deleted document was refused with %v, want %d", b2.closeErr, session.CloseDeleted)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a write to the deleted document was not refused")
 	}
@@ -367,9 +370,11 @@ func BenchmarkClusterFanout(b *testing.B) {
 }
 
 func benchCluster(b *testing.B, servers int, rate float64) {
-	urls := jstest.RunServer(b, "").ClientURL()
+	var urls string
 	if servers > 1 {
 		urls = jstest.NewCluster(b, servers).URLs()
+	} else {
+		urls = jstest.RunServer(b, "").ClientURL()
 	}
 	n1 := startNode(b, urls, "", "--log-level", "warn")
 	n2 := startNode(b, urls, "", "--log-level", "warn")

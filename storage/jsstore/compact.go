@@ -23,13 +23,10 @@ func (s *Store) Compact(ctx context.Context, docID string, snapshot []byte, upTo
 	if len(snapshot) == 0 || totalChanges < 0 {
 		return fmt.Errorf("%w: doc %s: empty snapshot or negative change count", storage.ErrInvalid, docID)
 	}
-	if err := ctx.Err(); err != nil {
+	wctx, cancel, err := s.beginWrite(ctx, docID)
+	if err != nil {
 		return err
 	}
-	if err := s.reachable(); err != nil {
-		return fmt.Errorf("doc %s: %w", docID, err)
-	}
-	wctx, cancel := context.WithTimeout(context.Background(), s.opts.PublishTimeout)
 	defer cancel()
 	r, rev, err := s.compactable(wctx, docID, upTo)
 	if err != nil {
@@ -146,16 +143,10 @@ func (s *Store) afterCompact(ctx context.Context, docID string, upTo uint64, old
 // Delete removes docID and everything stored with it but its set-aside chunks, and leaves a
 // tombstone for Options.TombstoneTTL.
 func (s *Store) Delete(ctx context.Context, docID string) error {
-	if err := s.check(docID); err != nil {
+	wctx, cancel, err := s.beginWrite(ctx, docID)
+	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.reachable(); err != nil {
-		return fmt.Errorf("doc %s: %w", docID, err)
-	}
-	wctx, cancel := context.WithTimeout(context.Background(), s.opts.PublishTimeout)
 	defer cancel()
 	r, _, err := s.getRecord(wctx, docID)
 	if err != nil {

@@ -238,3 +238,24 @@ func (s *Store) Snapshot(docID string) ([]byte, uint64, error) {
 	}
 	return nil, 0, fmt.Errorf("jsstore: doc %s: snapshot: %w", docID, errRetry)
 }
+
+// LastSeq returns the sequence of the last entry of docID's log (0 if it has none): one
+// direct get of the subject's last message, not a load.
+func (s *Store) LastSeq(docID string) (uint64, error) {
+	if err := s.check(docID); err != nil {
+		return 0, err
+	}
+	if err := s.reachable(); err != nil {
+		return 0, fmt.Errorf("doc %s: %w", docID, err)
+	}
+	ctx, cancel := s.readCtx()
+	defer cancel()
+	m, err := s.chunks.GetLastMsgForSubject(ctx, s.subject(docID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("jsstore: doc %s: last sequence: %w", docID, unavailable(err))
+	}
+	return m.Sequence, nil
+}

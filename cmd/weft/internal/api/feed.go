@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -22,7 +21,8 @@ type Log interface {
 	// Follow calls f with every entry of doc's log after sequence after, in order, from one
 	// goroutine, until stop; stop waits for a running f.
 	Follow(doc string, after uint64, f func(storage.Logged)) (stop func(), err error)
-	Load(doc string) (storage.Chunks, error)
+	// LastSeq is the sequence of doc's last log entry (0: none).
+	LastSeq(doc string) (uint64, error)
 }
 
 // lastEventID is the sequence a reconnecting client received last (the Last-Event-ID
@@ -44,21 +44,22 @@ func (a *API) logEvents(w http.ResponseWriter, r *http.Request, id string, flush
 	lagged := make(chan struct{})
 	cancelSub := a.mgr.Subscribe(id, subscriber(presence, lagged, true))
 	defer cancelSub()
+	// The position before the heads: a change in between is in both ready's heads and an
+	// event (harmless), never in neither.
+	after, resumed := lastEventID(r)
+	if !resumed {
+		var err error
+		if after, err = a.docLog.LastSeq(id); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	ctx, cancel := a.ctx(r, apiCallBudget)
 	heads, err := a.mgr.Heads(ctx, id)
 	cancel()
 	if err != nil {
 		a.fail(w, r, err)
 		return
-	}
-	after, resumed := lastEventID(r)
-	if !resumed {
-		c, err := a.docLog.Load(id)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			a.fail(w, r, err)
-			return
-		}
-		after = c.LastSeq
 	}
 	// f blocks rather than drops: the log is the client's to replay, at its own pace.
 	logged, done := make(chan storage.Logged, sseBuffer), make(chan struct{})
