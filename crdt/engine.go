@@ -34,6 +34,10 @@ type Engine interface {
 	Save(ctx context.Context, doc string) ([]byte, error)
 	// Heads returns the document's current heads.
 	Heads(ctx context.Context, doc string) (Heads, error)
+	// Contains reports whether the document holds every change of hs (and
+	// so everything they depend on): a node told another's snapshot heads
+	// knows without reading it whether it lacks anything.
+	Contains(ctx context.Context, doc string, hs Heads) (bool, error)
 	// Probe applies msg, from a fresh sync state, to a throwaway copy of the
 	// document loaded from data, in isolation. A Pool runs it alone in a
 	// worker of its own, so ErrCrashed from Probe convicts msg; other

@@ -229,6 +229,21 @@ func (l *Local) Heads(_ context.Context, id string) (hs Heads, err error) {
 	return heads(d.doc), nil
 }
 
+// Contains implements Engine.
+func (l *Local) Contains(_ context.Context, id string, hs Heads) (ok bool, err error) {
+	defer catch(&err)
+	d, err := l.get(id)
+	if err != nil {
+		return false, err
+	}
+	for _, h := range hs {
+		if !d.has(h) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // Probe implements Engine.
 func (l *Local) Probe(_ context.Context, data, msg []byte) (err error) {
 	defer catch(&err)

@@ -458,6 +458,12 @@ func (p *Pool) Heads(ctx context.Context, doc string) (Heads, error) {
 	return unpackHeads(resp.Heads), err
 }
 
+// Contains implements Engine.
+func (p *Pool) Contains(ctx context.Context, doc string, hs Heads) (bool, error) {
+	resp, err := p.call(ctx, request{Op: opContains, Doc: doc, Data: packHeads(hs)})
+	return resp.N == 1, err
+}
+
 // Probe implements Engine, in the pool's probe worker, one at a time.
 func (p *Pool) Probe(ctx context.Context, data, msg []byte) error {
 	p.probeMu.Lock()

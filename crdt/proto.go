@@ -37,6 +37,7 @@ const (
 	opView
 	opHistory
 	opStats
+	opContains
 )
 
 type request struct {

@@ -128,6 +128,10 @@ func handle(ctx context.Context, l *Local, req request) response {
 		var hs Heads
 		hs, err = l.Heads(ctx, req.Doc)
 		resp.Heads = packHeads(hs)
+	case opContains:
+		var ok bool
+		ok, err = l.Contains(ctx, req.Doc, unpackHeads(req.Data))
+		resp.N = boolInt(ok)
 	case opProbe:
 		err = l.Probe(ctx, req.Data, req.Msg)
 	case opClose:
@@ -141,4 +145,11 @@ func handle(ctx context.Context, l *Local, req request) response {
 		resp.Err, resp.Kind = err.Error(), kindOf(err)
 	}
 	return resp
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

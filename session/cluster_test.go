@@ -41,6 +41,25 @@ func newCluster(t *testing.T, n int) *cluster {
 
 func (c *cluster) add(t *testing.T, id string) *env {
 	t.Helper()
+	return c.addWith(t, id, func(st *jsstore.Store) session.Store { return st })
+}
+
+// addWith adds a node whose Manager uses wrap(its store).
+func (c *cluster) addWith(t *testing.T, id string, wrap func(*jsstore.Store) session.Store) *env {
+	t.Helper()
+	st := c.store(t)
+	r := c.net.Node(id)
+	t.Cleanup(func() { r.Close() }) // after the Manager's shutdown
+	e := newEnv(t, session.Config{Store: wrap(st), Relay: r, PeerID: "weft-" + id})
+	c.relays = append(c.relays, r)
+	c.stores = append(c.stores, st)
+	c.envs = append(c.envs, e)
+	return e
+}
+
+// store opens another jsstore.Store on the cluster's server, with its own connection.
+func (c *cluster) store(t *testing.T) *jsstore.Store {
+	t.Helper()
 	nc, err := nats.Connect(c.url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -53,13 +72,7 @@ func (c *cluster) add(t *testing.T, id string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r := c.net.Node(id)
-	t.Cleanup(func() { r.Close() }) // after the Manager's shutdown
-	e := newEnv(t, session.Config{Store: st, Relay: r, PeerID: "weft-" + id})
-	c.relays = append(c.relays, r)
-	c.stores = append(c.stores, st)
-	c.envs = append(c.envs, e)
-	return e
+	return st
 }
 
 func (c *cluster) client(t *testing.T, node int, id string) *syncClient {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/crdt"
+	"github.com/weft-dev/weft/storage"
 )
 
 // Loads slower than slowLoad, or from more than maxIncrementals change
@@ -32,6 +33,8 @@ func (d *document) compactRound() {
 type compaction struct {
 	snap     []byte
 	upTo     uint64
+	known    uint64 // d.known when it was taken
+	heads    string // its heads, for the followers of a shared log
 	changes  int
 	incSize  int64
 	incCount int
@@ -70,7 +73,10 @@ func (d *document) maybeCompact(r *round, async bool) {
 		d.log.Warn("compaction: save failed", "err", err)
 		return
 	}
-	c := &compaction{snap: snap, upTo: d.compactUpTo(), changes: d.changes, incSize: d.incSize, incCount: d.incCount}
+	c := &compaction{snap: snap, upTo: d.compactUpTo(), known: d.known, changes: d.changes, incSize: d.incSize, incCount: d.incCount}
+	if len(d.heads) <= maxMarkerHeads {
+		c.heads = d.heads.String()
+	}
 	if !async {
 		c.err = d.checkSnapshot(ctx, snap)
 		d.compacted(c)
@@ -105,17 +111,34 @@ func (d *document) compacted(c *compaction) {
 		d.dirty = true
 		return
 	}
-	ctx, cancel := d.m.callCtx()
-	defer cancel()
-	if err := d.m.cfg.Store.Compact(ctx, d.id, c.snap, c.upTo, c.changes); err != nil {
+	if err := d.store(c); err != nil {
+		if errors.Is(err, storage.ErrStale) {
+			// Another node's snapshot, which this one may lack: merge it
+			// (the gap timer catches up), then compact again.
+			d.log.Debug("compaction: a newer snapshot is stored; catching up first", "err", err)
+			d.gap, d.dirty = true, true
+			return
+		}
 		d.log.Warn("compaction failed", "err", err)
 		return
 	}
+	d.known = max(d.known, c.upTo)
 	// Chunks appended since the snapshot was taken stay incremental.
 	d.snapSize, d.incSize = int64(len(c.snap)), max(0, d.incSize-c.incSize)
 	d.incCount, d.snapCount, d.slowLoad = max(0, d.incCount-c.incCount), 1, false
 	d.dirty = d.dirty || d.incCount > 0
 	d.log.Debug("compacted", "bytes", len(c.snap))
+}
+
+// store stores the compaction: with a shared log, only if no snapshot the
+// engine may lack was stored since it was taken.
+func (d *document) store(c *compaction) error {
+	ctx, cancel := d.m.callCtx()
+	defer cancel()
+	if d.m.shared != nil {
+		return d.m.shared.CompactShared(ctx, d.id, c.snap, c.upTo, c.changes, c.known, c.heads)
+	}
+	return d.m.cfg.Store.Compact(ctx, d.id, c.snap, c.upTo, c.changes)
 }
 
 // close compacts if due, leaves the relay and releases the engine's copy.

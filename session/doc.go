@@ -109,8 +109,12 @@
 //     goroutines (List, and Exists before a read), and a [SharedLog]'s Follow callbacks run
 //     on its own goroutines; it must be safe for concurrent use. Those callbacks only post
 //     the log's entries to the document's inbox, tagged with the follow's number; the
-//     document goroutine owns the log position, the follow itself, and the set of peers
-//     whose changes a failed persist refused (sharedlog.go, relaying.go).
+//     document goroutine owns the log position, the highest snapshot coverage its engine is
+//     known to hold (known: a compaction marker from another node counts only if the engine
+//     holds the snapshot's heads, since a purge may have taken chunks before the follow read
+//     them; a compaction is refused, and the document catches up, if a snapshot beyond it is
+//     stored), the follow itself, and the set of peers whose changes a failed persist
+//     refused (sharedlog.go, compact.go, relaying.go).
 //   - [Manager]'s mutex guards its maps only (documents, clients, strikes, bans); it is never
 //     held across engine, storage or transport calls, except Conn.Close in Connect after
 //     Shutdown has begun.

@@ -130,7 +130,8 @@ type document struct {
 	// shared log state (goroutine-owned too); see sharedlog.go
 	unfollow func()    // stops following the log; nil when not following
 	followAt time.Time // the last Follow attempt
-	logSeq   uint64    // every log entry up to it is in the engine
+	logSeq   uint64    // the last log entry received (or covered by the loaded snapshot)
+	known    uint64    // the highest snapshot coverage the engine is known to hold
 	gen      uint64    // the current follow's number: older ones' entries are stale
 }
 

@@ -2,9 +2,11 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"time"
 
+	"github.com/weft-dev/weft/crdt"
 	"github.com/weft-dev/weft/storage"
 )
 
@@ -25,7 +27,17 @@ type SharedLog interface {
 	// Reachable reports whether the store answers now: a document whose
 	// persist failed asks it before telling its writers to resend.
 	Reachable() bool
+	// CompactShared is Store.Compact for one of several writers: known is
+	// the highest snapshot coverage (Logged.Compacted, Chunks.SnapSeq) the
+	// engine holds, heads the snapshot's (they go to the followers with
+	// the compaction marker). It fails with storage.ErrStale when the
+	// stored snapshot covers more than known.
+	CompactShared(ctx context.Context, docID string, snapshot []byte, upTo uint64, totalChanges int, known uint64, heads string) error
 }
+
+// maxMarkerHeads bounds the heads a compaction marker carries; a snapshot
+// with more (many concurrent writers) makes its followers load it instead.
+const maxMarkerHeads = 16
 
 // followRetry is how long a document waits before it tries again to
 // follow its log after Follow failed (storage unreachable).
@@ -78,7 +90,7 @@ func (d *document) relog(snapSeq uint64) {
 	}
 	d.stopFollowing()
 	d.followAt = time.Time{}
-	d.logSeq = snapSeq
+	d.logSeq, d.known = snapSeq, snapSeq
 }
 
 // stopFollowing ends the document's follow of its log.
@@ -135,14 +147,34 @@ func (d *document) logged(r *round, l storage.Logged) {
 	case l.Compacted != 0:
 		// A snapshot covers the stored chunks up to l.Compacted; those
 		// this document had not received may have been purged before it
-		// did: read them back from the store (snapshot included).
-		if d.logSeq < l.Compacted {
-			d.logSeq = l.Seq
+		// did (the sequences, shared with other documents, do not tell):
+		// unless the engine holds the snapshot's heads, read them back
+		// from the store (snapshot included).
+		if d.holds(l) {
+			d.known = max(d.known, l.Compacted)
+		} else {
+			d.logSeq = max(d.logSeq, l.Seq)
 			d.logCatchUp(r)
 		}
 		d.incCount, d.incSize, d.snapCount = 0, 0, 1
 	}
 	d.logSeq = max(d.logSeq, l.Seq)
+}
+
+// holds reports whether the engine holds everything compaction marker l
+// covers: its own compaction, one it knew of, or one whose heads it has.
+func (d *document) holds(l storage.Logged) bool {
+	if l.Own || l.Compacted <= d.known {
+		return true
+	}
+	hs, err := crdt.ParseHeads(l.Heads)
+	if err != nil || len(hs) == 0 {
+		return false
+	}
+	ctx, cancel := d.m.callCtx()
+	defer cancel()
+	ok, err := d.m.cfg.Engine.Contains(ctx, d.id, hs)
+	return err == nil && ok
 }
 
 // logCatchUp merges everything the store holds of the document (after a
@@ -161,6 +193,7 @@ func (d *document) logCatchUp(r *round) {
 	// Only the snapshot's coverage is contiguous (see relog); the follow
 	// delivers the chunks after it that it has not delivered yet.
 	d.logSeq = max(d.logSeq, chunks.SnapSeq)
+	d.known = max(d.known, chunks.SnapSeq)
 }
 
 // forget drops the document after it was deleted (here or through another
@@ -180,7 +213,7 @@ func (d *document) forget() {
 		d.loaded = false
 	}
 	d.heads = nil
-	d.snapSize, d.incSize, d.changes, d.lastSeq, d.logSeq, d.dirty = 0, 0, 0, 0, 0, false
+	d.snapSize, d.incSize, d.changes, d.lastSeq, d.logSeq, d.known, d.dirty = 0, 0, 0, 0, 0, 0, false
 }
 
 // compactUpTo is the sequence a snapshot taken now covers: with a shared

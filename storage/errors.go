@@ -36,6 +36,11 @@ var (
 	// ErrDeleted is returned by a store that keeps tombstones (JetStream) for a write to a
 	// document deleted while its tombstone lives: a deleted document cannot come back.
 	ErrDeleted = errors.New("storage: document deleted")
+
+	// ErrStale is returned by a shared store's compaction when the stored snapshot covers more
+	// than the caller said it holds: its snapshot could lack changes the stored one has. Load
+	// (and merge) the document, then compact again.
+	ErrStale = errors.New("storage: a newer snapshot is stored")
 )
 
 // corruptError reports a value of document docID (empty for node-level values) under key that

@@ -15,8 +15,19 @@ import (
 )
 
 // Compact replaces every chunk of docID up to upTo by snapshot. The commit point is the
-// revision-checked update of the document's record; see doc.go for the steps.
+// revision-checked update of the document's record; see doc.go for the steps. It is
+// CompactShared for a caller that holds whatever snapshot is stored (a single writer).
 func (s *Store) Compact(ctx context.Context, docID string, snapshot []byte, upTo uint64, totalChanges int) error {
+	return s.CompactShared(ctx, docID, snapshot, upTo, totalChanges, math.MaxUint64, "")
+}
+
+// CompactShared is Compact for one of several writers: known is the highest snapshot
+// coverage (a Compacted sequence) the caller has merged or knows it holds, and heads (the
+// snapshot's, as text) go in the compaction marker, so that followers can tell whether they
+// hold everything it covers. It fails with storage.ErrStale if the stored snapshot covers
+// more than known: the caller's snapshot could lack what that one holds (chunks purged before
+// its follow received them).
+func (s *Store) CompactShared(ctx context.Context, docID string, snapshot []byte, upTo uint64, totalChanges int, known uint64, heads string) error {
 	if err := s.check(docID); err != nil {
 		return err
 	}
@@ -32,6 +43,9 @@ func (s *Store) Compact(ctx context.Context, docID string, snapshot []byte, upTo
 	if err != nil {
 		return err
 	}
+	if r.SnapUpTo > known {
+		return fmt.Errorf("%w: doc %s: the stored snapshot covers up to %d, the caller holds up to %d", storage.ErrStale, docID, r.SnapUpTo, known)
+	}
 	name := encode(docID) + "." + randomHex(10)
 	if _, err := s.snapshots.PutBytes(wctx, name, snapshot); err != nil {
 		return fmt.Errorf("jsstore: doc %s: snapshot: %w", docID, unavailable(err))
@@ -44,7 +58,7 @@ func (s *Store) Compact(ctx context.Context, docID string, snapshot []byte, upTo
 	s.cache.compacted(docID, snapshot, upTo)
 	// Committed: what follows only tells followers and frees space; a failure leaves garbage
 	// that Load ignores and the next compaction or Delete removes.
-	s.afterCompact(wctx, docID, upTo, old)
+	s.afterCompact(wctx, docID, upTo, heads, old)
 	return nil
 }
 
@@ -65,7 +79,8 @@ func (s *Store) compactable(ctx context.Context, docID string, upTo uint64) (*re
 	case upTo > r.LastSeq:
 		return nil, 0, fmt.Errorf("%w: doc %s: compact up to %d beyond the last chunk %d", storage.ErrInvalid, docID, upTo, r.LastSeq)
 	case upTo < r.SnapUpTo:
-		return nil, 0, fmt.Errorf("%w: doc %s: compact up to %d below the snapshot at %d", storage.ErrInvalid, docID, upTo, r.SnapUpTo)
+		// Also stale: a writer that had not received what the stored snapshot covers.
+		return nil, 0, fmt.Errorf("%w: %w: doc %s: compact up to %d below the snapshot at %d", storage.ErrInvalid, storage.ErrStale, docID, upTo, r.SnapUpTo)
 	}
 	return r, rev, nil
 }
@@ -107,9 +122,12 @@ func (s *Store) commitSnapshot(ctx context.Context, docID string, r *record, rev
 
 // afterCompact publishes the compaction marker, then purges the subject up to upTo and
 // deletes the replaced snapshot and the blobs of purged chunks.
-func (s *Store) afterCompact(ctx context.Context, docID string, upTo uint64, old *record) {
+func (s *Store) afterCompact(ctx context.Context, docID string, upTo uint64, heads string, old *record) {
 	msg := nats.NewMsg(s.subject(docID))
 	msg.Header.Set(hdrCompacted, strconv.FormatUint(upTo, 10))
+	if heads != "" {
+		msg.Header.Set(hdrHeads, heads)
+	}
 	msg.Header.Set(hdrWriter, s.writer)
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 		s.log.Warn("jsstore: compaction marker not published; chunks kept", "doc", docID, "err", err)

@@ -35,7 +35,8 @@
 //     server drops a duplicate within the window). A chunk larger than the server's max
 //     payload minus 1 KiB for headers is put in <P>_BLOBS first and the message carries
 //     Weft-Object: <name> and an empty body; Load and Follow fetch it.
-//   - a compaction marker: Weft-Compacted: <upTo>, empty body.
+//   - a compaction marker: Weft-Compacted: <upTo>, Weft-Heads: <the snapshot's heads, comma-
+//     separated hex, as the writer gave them; absent if it gave none>, empty body.
 //   - a delete marker: Weft-Deleted: 1, empty body.
 //
 // A chunk's sequence number (what Append returns, Chunks.LastSeq, Logged.Seq) is its stream
@@ -92,6 +93,14 @@
 // compaction committed meanwhile, and Load starts again, so it sees everything before or
 // after, never a mix.
 //
+// With several writers, a follow can lose chunks to another writer's purge (it had not reached
+// them: restarted late, or lagging) and cannot tell from the sequences, which other documents
+// share. So compaction takes what the writer holds: CompactShared(doc, snapshot, upTo, total,
+// known, heads) fails with storage.ErrStale before (1) if the record's snapshot covers more
+// than known (the highest coverage the writer has merged) or more than upTo: its snapshot
+// could lack what that one holds. Compact is CompactShared with known unbounded (one writer).
+// The marker's heads tell a follower whether it holds everything the snapshot does.
+//
 // # Delete and tombstones
 //
 // Delete: ErrNotFound without a record; else write the tombstone, publish the delete marker,
@@ -107,9 +116,14 @@
 // Follow(doc, after, f) runs an ordered consumer on the document's subject from after+1 and
 // calls f from one goroutine (nats.go's, for that consumer) in stream order: chunks as
 // Logged{Seq, Chunk, Changes, Own} (Own: Weft-Writer is this Store's), markers as
-// Logged{Seq, Compacted} and Logged{Seq, Deleted}. The ordered consumer recreates itself from
-// the last delivered sequence after a reconnect, a server restart or a missed heartbeat
-// (1 s), so nothing is lost or delivered twice. A large chunk whose blob was removed before
+// Logged{Seq, Compacted, Heads, Own} and Logged{Seq, Deleted}. The ordered consumer recreates
+// itself after a reconnect or a missed heartbeat (1 s), but not after every failure: a pull
+// ended by its server's shutdown stalled it for good in a three-server cluster. So each follow
+// has a goroutine that recreates its consumer from the next undelivered sequence whenever the
+// consumer reports an error, and after every reconnect of the connection (the Store watches
+// it), retrying with a delay from 250 ms doubling to 5 s, at most one restart per 250 ms;
+// messages of a replaced consumer, and sequences already delivered, are dropped, so nothing is
+// lost or delivered twice. A large chunk whose blob was removed before
 // the follower read it (compacted or deleted meanwhile) is skipped with a warning: the marker
 // that follows covers it. stop ends the follow and waits for a running f; f must not call it.
 //
@@ -147,7 +161,8 @@
 // Every method is safe for concurrent use. One owner per piece of mutable state: the
 // committer goroutine owns the Append pipeline (requests, once taken, until it closes their
 // done channel); the fallback cache and the record cache each have their own mutex; each
-// follow's mutex is held while its f runs; the set of follows has its mutex. Compact, Delete
+// follow's mutex is held while its f runs and guards its consumer, generation and next
+// sequence (its restart goroutine takes it to swap consumers); the set of follows has its mutex. Compact, Delete
 // and the other writes run on their caller's goroutine, ordered against other nodes only by
 // the records' revision checks and the stream's sequence. Close stops accepting calls
 // (ErrClosed), lets the committer finish the batch it has taken, answers the Appends still

@@ -50,6 +50,7 @@ const (
 	hdrObject    = "Weft-Object"
 	hdrCompacted = "Weft-Compacted"
 	hdrDeleted   = "Weft-Deleted"
+	hdrHeads     = "Weft-Heads"
 )
 
 // Store is a session.Store on NATS JetStream, shared by every node that opens the same
@@ -134,8 +135,12 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if err := s.loadStorageID(ctx); err != nil {
 		return nil, err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.committer()
+	go func() {
+		defer s.wg.Done()
+		s.watchReconnects()
+	}()
 	return s, nil
 }
 

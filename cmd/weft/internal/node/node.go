@@ -112,13 +112,17 @@ func (n *Node) Run(ctx context.Context) error {
 		n.closeParts()
 		return err
 	}
-	n.announce()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	if n.cfg.TLS != nil {
 		n.cfg.TLS.WatchSIGHUP(ctx)
 	}
 	n.srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	// Ready before the address is announced (whoever reads it may ask
+	// /readyz at once; the listener queues that until Serve runs) and
+	// before Shutdown can run, which clears it.
+	n.ready.Store(true)
+	n.announce()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer stop() // a server closed by Shutdown ends Run too
@@ -131,7 +135,6 @@ func (n *Node) Run(ctx context.Context) error {
 		defer cancel()
 		return n.Shutdown(sctx)
 	})
-	n.ready.Store(true)
 	return g.Wait()
 }
 
