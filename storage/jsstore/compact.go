@@ -14,6 +14,15 @@ import (
 	"github.com/weft-dev/weft/storage"
 )
 
+// crashAfter, set by tests only, stops a compaction dead after the named step ("snapshot",
+// "commit", "marker", "purge") when it returns true: what a process killed there leaves.
+var crashAfter func(step string) bool
+
+// errCrashed is a compaction's error when crashAfter stopped it.
+var errCrashed = errors.New("jsstore: compaction stopped by a test crash")
+
+func crashed(step string) bool { return crashAfter != nil && crashAfter(step) }
+
 // Compact replaces every chunk of docID up to upTo by snapshot. The commit point is the
 // revision-checked update of the document's record; see doc.go for the steps. It is
 // CompactShared for a caller that holds whatever snapshot is stored (a single writer).
@@ -50,10 +59,16 @@ func (s *Store) CompactShared(ctx context.Context, docID string, snapshot []byte
 	if _, err := s.snapshots.PutBytes(wctx, name, snapshot); err != nil {
 		return fmt.Errorf("jsstore: doc %s: snapshot: %w", docID, unavailable(err))
 	}
+	if crashed("snapshot") {
+		return errCrashed
+	}
 	old, err := s.commitSnapshot(wctx, docID, r, rev, name, int64(len(snapshot)), upTo, totalChanges)
 	if err != nil {
 		_ = s.snapshots.Delete(wctx, name)
 		return err
+	}
+	if crashed("commit") {
+		return errCrashed
 	}
 	s.cache.compacted(docID, snapshot, upTo)
 	// Committed: what follows only tells followers and frees space; a failure leaves garbage
@@ -133,6 +148,9 @@ func (s *Store) afterCompact(ctx context.Context, docID string, upTo uint64, hea
 		s.log.Warn("jsstore: compaction marker not published; chunks kept", "doc", docID, "err", err)
 		return
 	}
+	if crashed("marker") {
+		return
+	}
 	// Feeds (webhooks) may not have delivered every chunk the snapshot covers: a purged
 	// message leaves a consumer's pending list unacknowledged and undelivered. Purge only
 	// what every feed has acknowledged; a later compaction or Delete purges the rest.
@@ -144,6 +162,9 @@ func (s *Store) afterCompact(ctx context.Context, docID string, upTo uint64, hea
 	// WithPurgeSequence(n) purges the subject's messages below n: bound+1 keeps later ones.
 	if err := s.chunks.Purge(ctx, jetstream.WithPurgeSubject(s.subject(docID)), jetstream.WithPurgeSequence(bound+1)); err != nil {
 		s.log.Warn("jsstore: purge after compaction", "doc", docID, "err", err)
+	}
+	if crashed("purge") {
+		return
 	}
 	upTo = bound // the blobs of the chunks kept stay too
 	if old.Snap != "" {

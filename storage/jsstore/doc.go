@@ -88,7 +88,8 @@
 // still there (the new object is an orphan); after (2) the new snapshot and the chunks after
 // upTo are all there, and chunks up to upTo left by a missed (4) are ignored by Load and
 // purged by the next compaction or Delete; a missed (3) leaves followers without the marker,
-// but nothing was purged under them; a missed (5) leaks an object. Load reads the record,
+// but nothing was purged under them; a missed (5) leaks an object (TestCompactCrashAtEveryStep
+// stops a compaction dead after each step and loads and compacts again from another Store). Load reads the record,
 // then the snapshot and chunks: if the snapshot object or a listed chunk is gone, a
 // compaction committed meanwhile, and Load starts again, so it sees everything before or
 // after, never a mix.
