@@ -138,10 +138,12 @@
 // time gets the messages (verified on nats-server v2.15.2), another is pinned once it
 // stops pulling for 10 s or unpins. Pulls are Fetches of up to 256 with 2 s expiry; every
 // fetched message goes to f, which calls ack when it is dealt with. Unacknowledged messages
-// get InProgress every 20 s; stop unpins, then NakWithDelay(1 s) every one of them in
-// sequence order. A Store that dies leaves its messages to AckWait. Exactly once holds
-// while acks get through; order across a takeover does not (redeliveries may follow newer
-// messages). No new headers or subjects.
+// get InProgress every 20 s; stop ends its pulls, unpins, then Naks every one of them in
+// sequence order: the redelivery queue is served before newer messages, so the Store that
+// takes over gets them first, in order (TestFeedOnceAcrossStoresAndTakeover checks it). A
+// Store that dies leaves its messages to AckWait (1 min): exactly once holds while acks get
+// through, but after a death its redeliveries follow what was appended in that minute. No new
+// headers or subjects.
 //
 // # Reads, consistency and the fallback cache
 //

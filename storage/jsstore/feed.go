@@ -23,7 +23,6 @@ const (
 	feedPinTTL      = 10 * time.Second
 	feedAckWait     = time.Minute
 	feedMaxPending  = 1000
-	feedNakDelay    = time.Second
 	feedInactiveTTL = 7 * 24 * time.Hour // a feed nobody consumed for a week is removed
 )
 
@@ -208,10 +207,12 @@ func (fd *feed) stop() {
 				fd.s.log.Debug("jsstore: feed: unpin", "feed", fd.name, "err", err)
 			}
 		}
-		// With a delay: the server may still hold this Store's last pull for a moment and
-		// would send an immediate redelivery there, to an inbox nobody reads any more.
+		// At once, in sequence order: the redelivery queue comes before newer messages, so
+		// the Store that takes over gets these first and order per document holds. No pull of
+		// this Store is left on the server: run returned, and a Fetch returns only after
+		// the server's expiry (nats.go waits a second longer).
 		for _, seq := range seqs {
-			_ = ms[seq].NakWithDelay(feedNakDelay)
+			_ = ms[seq].Nak()
 		}
 		fd.s.followMu.Lock()
 		delete(fd.s.feeds, fd)
