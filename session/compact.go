@@ -50,7 +50,10 @@ type compaction struct {
 // it runs on a goroutine of its own and reports back (evCompacted), one
 // compaction at a time.
 func (d *document) maybeCompact(r *round, async bool) {
-	if !d.dirty || !d.loaded || d.broken != nil || d.compacting {
+	if !d.dirty || !d.loaded || d.broken != nil || d.compacting || d.gap {
+		// With a gap (a merge failed, or merged changes wait for others) the
+		// engine lacks entries up to the log position: a snapshot would drop
+		// them from the store. The catch-up comes first.
 		return
 	}
 	d.dirty = false
