@@ -29,34 +29,49 @@ func (l *lossy) Follow(doc string, after uint64, f func(storage.Logged)) (func()
 	})
 }
 
+// lossyPair is two nodes, node 1's store a lossy one, alice on node 0 and bob on node 1
+// in sync on a new document holding "x", and a third Store (a writer that compacts).
+func lossyPair(t *testing.T) (lo *lossy, other *jsstore.Store, doc string, a, b *syncClient) {
+	t.Helper()
+	c := newCluster(t, 1)
+	lo = &lossy{}
+	c.addWith(t, "node-1", func(st *jsstore.Store) session.Store { lo.Store = st; return lo })
+	other = c.store(t)
+	doc = crdt.NewDocumentID()
+	a = c.client(t, 0, "alice")
+	a.open(doc, newText(t, "x"))
+	converged(t, doc, "x", a)
+	b = c.client(t, 1, "bob")
+	b.open(doc, crdttest.NewReplica())
+	converged(t, doc, "x", a, b)
+	return lo, other, doc, a, b
+}
+
+// sharedSnapshot is what st holds of doc, as chunks and as a replica.
+func sharedSnapshot(t *testing.T, st *jsstore.Store, doc string) (storage.Chunks, *crdttest.Replica) {
+	t.Helper()
+	chunks, err := st.Load(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := crdttest.LoadReplica(chunks.Concat())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chunks, r
+}
+
 // A node whose follow lost chunks to another node's compaction, and then received later
 // entries (its own edit's chunk) before that compaction's marker, still catches up: the
 // marker's heads tell it that it lacks part of the snapshot. It cannot store a snapshot of
 // its own that would replace the one it lacks.
 func TestClusterFollowerMissingPurgedChunksCatchesUp(t *testing.T) {
-	c := newCluster(t, 1)
-	lo := &lossy{}
-	c.addWith(t, "node-1", func(st *jsstore.Store) session.Store { lo.Store = st; return lo })
-	other := c.store(t) // a third writer, which compacts
-	doc := crdt.NewDocumentID()
-	a := c.client(t, 0, "alice")
-	a.open(doc, newText(t, "x"))
-	converged(t, doc, "x", a)
-	b := c.client(t, 1, "bob")
-	b.open(doc, crdttest.NewReplica())
-	converged(t, doc, "x", a, b)
+	lo, other, doc, a, b := lossyPair(t)
 
 	lo.drop.Store(true)
 	a.edit(doc, appendText("abc"))
 	testwait.Until(t, waitTimeout, "alice's edit stored", func() bool { return storedText(t, other, doc) == "xabc" })
-	chunks, err := other.Load(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := crdttest.LoadReplica(chunks.Concat())
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunks, snap := sharedSnapshot(t, other, doc)
 	lo.drop.Store(false)
 	b.edit(doc, appendText("B")) // node 1's own chunk, after the ones it lost
 	var final string             // alice's and bob's concurrent insertions after x, in Automerge's order
@@ -84,30 +99,13 @@ func TestClusterFollowerMissingPurgedChunksCatchesUp(t *testing.T) {
 // refused (it would replace that snapshot by one that lacks them): it catches up from the
 // store instead, and nothing is lost.
 func TestClusterStaleCompactionRefused(t *testing.T) {
-	c := newCluster(t, 1)
-	lo := &lossy{}
-	c.addWith(t, "node-1", func(st *jsstore.Store) session.Store { lo.Store = st; return lo })
-	other := c.store(t)
-	doc := crdt.NewDocumentID()
-	a := c.client(t, 0, "alice")
-	a.open(doc, newText(t, "x"))
-	converged(t, doc, "x", a)
-	b := c.client(t, 1, "bob")
-	b.open(doc, crdttest.NewReplica())
-	converged(t, doc, "x", a, b)
+	lo, other, doc, a, b := lossyPair(t)
 
 	lo.markers.Store(true)
 	lo.drop.Store(true) // for good: node 1 learns nothing more from its follow
 	a.edit(doc, appendText("abc"))
 	testwait.Until(t, waitTimeout, "alice's edit stored", func() bool { return storedText(t, other, doc) == "xabc" })
-	chunks, err := other.Load(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := crdttest.LoadReplica(chunks.Concat())
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunks, snap := sharedSnapshot(t, other, doc)
 	if err := other.CompactShared(t.Context(), doc, snap.Save(), chunks.LastSeq, 2, 0, snap.Heads().String()); err != nil {
 		t.Fatal(err)
 	}
