@@ -27,10 +27,11 @@
 // comes from the hook, the document and its first and last log sequence, so
 // a redelivery of the same changes has the same X-Weft-Delivery. Join and
 // leave events stay per node (session events of that node's peers). Order
-// holds per document while one node consumes and across a stop (the
-// stopping node gives its pending entries back first, in order); after a
-// node's death, its redeliveries come within the ack wait, after changes
-// appended meanwhile (their deps say where they belong).
+// holds per document while one node consumes. After a takeover it usually
+// holds after a stop (the stopping node gives its pending entries back at
+// once, in order) but is not guaranteed; after a node's death, its
+// redeliveries come within the ack wait, after changes appended meanwhile
+// (their deps say where they belong).
 //
 // # Debouncing and ordering
 //

@@ -208,7 +208,8 @@ func (fd *feed) stop() {
 			}
 		}
 		// At once, in sequence order: the redelivery queue comes before newer messages, so
-		// the Store that takes over gets these first and order per document holds. No pull of
+		// the Store that takes over usually gets these first (not always: the server may
+		// take a newer message for its pull before it has processed these Naks). No pull of
 		// this Store is left on the server: run returned, and a Fetch returns only after
 		// the server's expiry (nats.go waits a second longer).
 		for _, seq := range seqs {

@@ -83,10 +83,11 @@ func TestFeedOnceAcrossStoresAndTakeover(t *testing.T) {
 	stopA()
 	more := mustAppend(t, b, "d1", "after", 1)
 	want = append(want[5:], more)
-	// Once each, in order: what A gave back, then what came after.
+	// Once each. Order across the takeover is not guaranteed (see doc.go): usually what A
+	// gave back comes first, but under load a change appended meanwhile can come before.
 	testwait.For(t, 20*time.Second, "B to take over", func() error {
-		if got := lb.got(); !slices.Equal(got, want) {
-			return fmt.Errorf("B received %v, want %v", got, want)
+		if got := slices.Sorted(slices.Values(lb.got())); !slices.Equal(got, want) {
+			return fmt.Errorf("B received %v, want %v once each", lb.got(), want)
 		}
 		return nil
 	})
