@@ -63,8 +63,8 @@ func sharedSnapshot(t *testing.T, st *jsstore.Store, doc string) (storage.Chunks
 
 // A node whose follow lost chunks to another node's compaction, and then received later
 // entries (its own edit's chunk) before that compaction's marker, still catches up: the
-// marker's heads tell it that it lacks part of the snapshot. It cannot store a snapshot of
-// its own that would replace the one it lacks.
+// marker's heads tell it that it lacks part of the snapshot (TestClusterStaleCompactionRefused
+// covers its own compaction meanwhile).
 func TestClusterFollowerMissingPurgedChunksCatchesUp(t *testing.T) {
 	lo, other, doc, a, b := lossyPair(t)
 

@@ -258,14 +258,7 @@ func TestClusterDeleteHolds(t *testing.T) {
 	if r := call(t, "DELETE", n1.url+"/api/docs/"+doc, nil); r.status != 204 {
 		t.Fatalf("DELETE: %d %s", r.status, r.body)
 	}
-	select {
-	case <-b.closed:
-		if !strings.Contains(fmt.Sprint(b.closeErr), fmt.Sprint(session.CloseDeleted)) {
-			t.Fatalf("bob's connection on the other node closed with %v, want %d", b.closeErr, session.CloseDeleted)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("bob, on another node, was not closed after the delete")
-	}
+	closedWith(t, b, session.CloseDeleted, "bob, on another node, after the delete")
 	// Bob comes back through the other node with his copy and writes.
 	b2 := dial(t, n2, "bob", dialOpts{})
 	b.mu.Lock()
@@ -273,14 +266,7 @@ func TestClusterDeleteHolds(t *testing.T) {
 	b2.docs[doc].ResetSync()
 	b.mu.Unlock()
 	b2.edit(doc, 0, 0, "back? ")
-	select {
-	case <-b2.closed:
-		if !strings.Contains(fmt.Sprint(b2.closeErr), fmt.Sprint(session.CloseDeleted)) {
-			t.Fatalf("the write to the deleted document was refused with %v, want %d", b2.closeErr, session.CloseDeleted)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a write to the deleted document was not refused")
-	}
+	closedWith(t, b2, session.CloseDeleted, "bob's write to the deleted document")
 	for _, s := range []*server{n1, n2, startNode(t, js.URLs(), "")} {
 		if r := call(t, "GET", s.url+"/api/docs/"+doc, nil); r.status != 404 {
 			t.Fatalf("GET of the deleted document through %s: %d %s", s.url, r.status, r.body)
@@ -401,5 +387,16 @@ func TestClusterBackup(t *testing.T) {
 	restored := startServer(t, dir)
 	for i, doc := range docs {
 		fetchText(t, restored, doc, fmt.Sprintf("backed up %d", i))
+	}
+}
+
+// closedWith waits up to 10 s for c to be closed, with code.
+func closedWith(t *testing.T, c *wsClient, code int, what string) {
+	t.Helper()
+	select {
+	case <-c.closed:
+		expectRefused(t, c.closeErr, code)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not closed within 10s", what)
 	}
 }

@@ -55,9 +55,16 @@ func TestCompactCrashAtEveryStep(t *testing.T) {
 			for i := 1; i <= 5; i++ {
 				seqs = append(seqs, mustAppend(t, a, "doc", fmt.Sprint("c", i), 1))
 			}
-			restore := jsstore.SetCrashAfter(func(s string) bool { return s == step })
+			fired := false
+			restore := jsstore.SetCrashAfter(func(s string) bool {
+				fired = fired || s == step
+				return s == step
+			})
 			err := a.Compact(t.Context(), "doc", []byte("snap-1-3"), seqs[2], 3)
 			restore()
+			if !fired {
+				t.Fatalf("the compaction never reached step %s", step)
+			}
 			if (step == "snapshot" || step == "commit") != errors.Is(err, jsstore.ErrCrashed) {
 				t.Fatalf("Compact crashing after %s: %v", step, err)
 			}
